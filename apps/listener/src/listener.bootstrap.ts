@@ -1,0 +1,16 @@
+import { NestFactory } from '@nestjs/core';
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Logger } from 'nestjs-pino';
+import { Settings } from '@app/config';
+import { createFastifyAdapter } from '@app/observability';
+import { ListenerModule } from './listener.module';
+
+/** Builds the listener (streams, reconcile loop, callback delivery) and serves /health and /metrics on LISTENER_PORT. */
+export async function createListenerApp(settings: Settings): Promise<NestFastifyApplication> {
+  const app = await NestFactory.create<NestFastifyApplication>(ListenerModule.forRoot(settings), createFastifyAdapter(), {
+    bufferLogs: true,
+  });
+  app.useLogger(app.get(Logger));
+  await app.listen(settings.listener.port, settings.listener.host);
+  return app;
+}

@@ -1,0 +1,14 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { ConfigModule, Settings } from '@app/config';
+import { DatabaseModule } from '@app/database';
+import { LoggingModule, MetricsModule } from '@app/observability';
+
+@Module({})
+export class ListenerModule {
+  static forRoot(settings: Settings): DynamicModule {
+    return {
+      module: ListenerModule,
+      imports: [ConfigModule.forRoot(settings), LoggingModule.forRoot(settings), DatabaseModule.forRootAsync(), MetricsModule],
+    };
+  }
+}

@@ -1,0 +1,24 @@
+import 'reflect-metadata';
+import { createApiApp } from '@app/api/api.bootstrap';
+import { loadSettingsOrExit } from '@app/config';
+import { prepareDatabase } from '@app/database';
+import { createListenerApp } from '@app/listener/listener.bootstrap';
+import { closeOnSignals } from '@app/observability';
+
+/**
+ * `npm start`: the api and the listener in one process, for small installs.
+ * They still share nothing but the database. On shutdown the api stops taking
+ * registrations first, then the listener persists what it holds and closes its streams.
+ */
+async function main(): Promise<void> {
+  const settings = loadSettingsOrExit();
+  const database = await prepareDatabase(settings, (line) => process.stdout.write(`${line}\n`));
+  const api = await createApiApp(database.settings);
+  const listener = await createListenerApp(database.settings);
+  closeOnSignals([api, listener], { timeoutMs: settings.shutdownTimeoutMs, after: database.stop });
+}
+
+main().catch((error: Error) => {
+  process.stderr.write(`start-up failed: ${error.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,22 @@
+/** Unit specs live beside the code; end-to-end specs in test/ run the built apps against a real database. */
+const moduleNameMapper = {
+  '^@app/(config|database|callback|mastodon|security|observability)(|/.*)$': '<rootDir>/libs/$1/src$2',
+  '^@app/(api|listener)(|/.*)$': '<rootDir>/apps/$1/src$2',
+};
+const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json', diagnostics: false }] };
+const common = { testEnvironment: 'node', moduleFileExtensions: ['ts', 'js', 'json'], moduleNameMapper, transform };
+
+module.exports = {
+  projects: [
+    { ...common, displayName: 'unit', rootDir: __dirname, testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts'] },
+    {
+      ...common,
+      displayName: 'e2e',
+      rootDir: __dirname,
+      testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
+      globalSetup: '<rootDir>/test/support/global-setup.ts',
+      globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+      testTimeout: 120_000,
+    },
+  ],
+};

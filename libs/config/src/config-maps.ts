@@ -1,0 +1,226 @@
+import 'reflect-metadata';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as Hjson from 'hjson';
+import { plainToInstance } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsOptional,
+  IsString,
+  Max,
+  Min,
+  ValidateBy,
+  ValidationError,
+  validateSync,
+} from 'class-validator';
+import { ConfigError } from './config.error';
+
+export const STREAM_ENDPOINTS = ['user', 'user:notification', 'direct'] as const;
+export type StreamEndpoint = (typeof STREAM_ENDPOINTS)[number];
+
+function IsStringOrStringList(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isStringOrStringList',
+    validator: {
+      validate: (value: unknown) =>
+        typeof value === 'string' ||
+        (Array.isArray(value) && value.every((v) => typeof v === 'string')),
+      defaultMessage: () => '$property must be a string or a list of strings',
+    },
+  });
+}
+
+function IsHttpUrl(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isHttpUrl',
+    validator: {
+      validate: (value: unknown) => {
+        if (typeof value !== 'string') return false;
+        try {
+          const url = new URL(value);
+          return url.protocol === 'http:' || url.protocol === 'https:';
+        } catch {
+          return false;
+        }
+      },
+      defaultMessage: () => '$property must be an http:// or https:// URL',
+    },
+  });
+}
+
+/** One app in app_map.hjson. */
+export class AppEntry {
+  @IsString()
+  @IsNotEmpty()
+  secret: string;
+
+  /** A callback URL must start with one of these; listing a private address allows it. */
+  @IsOptional()
+  @IsStringOrStringList()
+  callbackUrlPrefix?: string | string[];
+
+  /** Key for Standard Webhooks signatures; defaults to `secret`. */
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  webhookSecret?: string;
+}
+
+/** One instance (or "*") in instance_map.hjson. */
+export class InstanceEntry {
+  @IsOptional()
+  @IsHttpUrl()
+  replaceUrl?: string;
+
+  @IsOptional()
+  @IsHttpUrl()
+  replaceUrlWeb?: string;
+
+  @IsOptional()
+  @IsIn(STREAM_ENDPOINTS)
+  endpoint?: StreamEndpoint;
+
+  @IsOptional()
+  @IsStringOrStringList()
+  appIdAllowed?: string | string[];
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  maxConnections?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
+  maxOpening?: number;
+
+  @IsOptional()
+  @IsBoolean()
+  allowPrivateAddress?: boolean;
+}
+
+export interface AppMap {
+  readonly [appId: string]: AppEntry;
+}
+export interface InstanceMap {
+  readonly [instanceUrl: string]: InstanceEntry;
+}
+
+export interface ConfigMaps {
+  apps: AppMap;
+  instances: InstanceMap;
+  /** Files that were read; a `.sample` here means the operator has not written their own yet. */
+  files: { apps: string; instances: string };
+  warnings: string[];
+}
+
+const APP_KEYS = ['secret', 'callbackUrlPrefix', 'webhookSecret'];
+const INSTANCE_KEYS = [
+  'replaceUrl',
+  'replaceUrlWeb',
+  'endpoint',
+  'appIdAllowed',
+  'maxConnections',
+  'maxOpening',
+  'allowPrivateAddress',
+];
+
+function firstConstraint(errors: ValidationError[]): { property: string; message: string } {
+  const error = errors[0];
+  const message = Object.values(error.constraints ?? {})[0] ?? `${error.property} is invalid`;
+  return { property: error.property, message };
+}
+
+function parseFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`${file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = Hjson.parse(text);
+  } catch (error) {
+    // hjson reports "... at line L,C >>> excerpt"; keep it on one line
+    const reason = (error as Error).message.replace(/\s+/g, ' ').trim();
+    throw new ConfigError(`${file}: ${reason}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError(`${file}: must be an object of entries`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function parseEntries<T extends object>(
+  file: string,
+  cls: new () => T,
+  knownKeys: string[],
+  keyRule: (key: string) => string | undefined,
+  warnings: string[],
+): Record<string, T> {
+  const raw = parseFile(file);
+  const entries: Record<string, T> = Object.create(null) as Record<string, T>;
+  for (const [key, value] of Object.entries(raw)) {
+    const keyProblem = keyRule(key);
+    if (keyProblem) throw new ConfigError(`${file}: entry "${key}" ${keyProblem}`);
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw new ConfigError(`${file}: entry "${key}" must be an object`);
+    }
+    for (const property of Object.keys(value)) {
+      if (!knownKeys.includes(property)) warnings.push(`${file}: entry "${key}" has unknown key "${property}" (ignored)`);
+    }
+    const entry = plainToInstance(cls, value);
+    const errors = validateSync(entry, { forbidUnknownValues: false });
+    if (errors.length > 0) {
+      const { message } = firstConstraint(errors);
+      throw new ConfigError(`${file}: entry "${key}": ${message}`);
+    }
+    entries[key] = Object.freeze(entry);
+  }
+  return entries;
+}
+
+function instanceKeyRule(key: string): string | undefined {
+  if (key === '*') return undefined;
+  if (key !== key.toLowerCase()) return 'must be lower-case';
+  try {
+    const url = new URL(key);
+    if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== key) {
+      return 'must be an http(s) origin such as "https://mastodon.example" or "*"';
+    }
+  } catch {
+    return 'must be an http(s) origin such as "https://mastodon.example" or "*"';
+  }
+  return undefined;
+}
+
+/** The operator's file, or its `.sample` when the operator has not written one yet. */
+function chooseFile(dir: string, name: string): string {
+  const own = path.join(dir, name);
+  if (fs.existsSync(own)) return own;
+  const sample = `${own}.sample`;
+  if (fs.existsSync(sample)) return sample;
+  throw new ConfigError(`${own}: file not found (copy ${name}.sample and edit it)`);
+}
+
+/** Reads and validates app_map.hjson and instance_map.hjson from `dir`. */
+export function loadConfigMaps(dir: string): ConfigMaps {
+  const warnings: string[] = [];
+  const appsFile = chooseFile(dir, 'app_map.hjson');
+  const instancesFile = chooseFile(dir, 'instance_map.hjson');
+  const apps = parseEntries(appsFile, AppEntry, APP_KEYS, () => undefined, warnings);
+  const instances = parseEntries(instancesFile, InstanceEntry, INSTANCE_KEYS, instanceKeyRule, warnings);
+  for (const file of [appsFile, instancesFile]) {
+    if (file.endsWith('.sample')) {
+      warnings.push(
+        `${file.slice(0, -'.sample'.length)} is missing: using ${path.basename(file)}; copy it to ${path.basename(file, '.sample')} and set your own secrets before production use`,
+      );
+    }
+  }
+  return { apps, instances, files: { apps: appsFile, instances: instancesFile }, warnings };
+}

@@ -1,0 +1,61 @@
+export const DB_DIALECTS = ['postgres', 'mysql', 'mariadb', 'mssql'] as const;
+export type DbDialect = (typeof DB_DIALECTS)[number];
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface ServerDatabaseSettings {
+  kind: 'server';
+  dialect: DbDialect;
+  host: string;
+  port?: number;
+  name: string;
+  user?: string;
+  password?: string;
+  poolSize: number;
+  migrate: boolean;
+}
+
+/** PostgreSQL started by this project under `dataDir` when no DB_HOST is given. */
+export interface EmbeddedDatabaseSettings {
+  kind: 'embedded';
+  dialect: 'postgres';
+  dataDir: string;
+  port: number;
+  name: string;
+  poolSize: number;
+  migrate: boolean;
+}
+
+export type DatabaseSettings = ServerDatabaseSettings | EmbeddedDatabaseSettings;
+
+/** Everything read from the environment, validated once at start-up. */
+export interface Settings {
+  database: DatabaseSettings;
+  configDir: string;
+  logLevel: LogLevel;
+  registrationTtlHours: number;
+  /** 32-byte AES-256-GCM key; access tokens are stored encrypted when set. */
+  tokenEncryptionKey?: Buffer;
+  shutdownTimeoutMs: number;
+  api: { host: string; port: number; bodyLimitBytes: number };
+  listener: {
+    host: string;
+    port: number;
+    pollIntervalMs: number;
+    fullResyncIntervalMs: number;
+    instanceInfoTtlMs: number;
+    pingIntervalMs: number;
+    reconnectBaseMs: number;
+    reconnectMaxMs: number;
+    /** How many stream handshakes may be in progress at once per instance. */
+    maxOpeningPerInstance: number;
+  };
+  callback: {
+    timeoutMs: number;
+    retryDeadlineHours: number;
+    maxConcurrentPerHost: number;
+    maxResponseBytes: number;
+    retryPollIntervalMs: number;
+  };
+}

@@ -1,0 +1,55 @@
+import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
+import { bigintAsNumber } from './bigint.transformer';
+
+export const REGISTRATIONS_TABLE = 'stream_listener_registrations';
+/** The original program's unique index on (instanceUrl, appId, tag), kept by name. */
+export const REGISTRATION_KEY_INDEX = 'iat';
+
+/**
+ * One app user's subscription: the original program's table and columns, plus
+ * what this project remembers about the stream. `accessToken` holds the token
+ * (AES-GCM sealed when a key is configured) and `appSecret` only a hash.
+ */
+@Entity({ name: REGISTRATIONS_TABLE })
+@Index(REGISTRATION_KEY_INDEX, ['instanceUrl', 'appId', 'tag'], { unique: true })
+export class RegistrationEntity {
+  @PrimaryGeneratedColumn()
+  id: number;
+
+  /** Last time the app server registered this key, in ms since the epoch; drives expiry and change detection. */
+  @Index('stream_listener_registrations_last_update')
+  @Column({ type: 'bigint', default: 0, transformer: bigintAsNumber })
+  lastUpdate: number;
+
+  @Column({ type: 'varchar', length: 255 })
+  instanceUrl: string;
+
+  @Column({ type: 'varchar', length: 1024 })
+  accessToken: string;
+
+  @Column({ type: 'varchar', length: 255 })
+  appId: string;
+
+  @Column({ type: 'varchar', length: 255 })
+  appSecret: string;
+
+  @Column({ type: 'varchar', length: 1024 })
+  callbackUrl: string;
+
+  @Column({ type: 'varchar', length: 255 })
+  tag: string;
+
+  /** Stream asked for at registration; null means "decide from config and instance version". */
+  @Column({ type: 'varchar', length: 255, nullable: true })
+  endpoint: string | null;
+
+  /** Id of the last notification relayed, kept for operators and catch-up. */
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  lastNotificationId: string | null;
+
+  @CreateDateColumn()
+  createdAt: Date;
+
+  @UpdateDateColumn()
+  updatedAt: Date;
+}

@@ -1,0 +1,31 @@
+import { StreamEndpoint } from '@app/config';
+
+/** Identifies a registration the way app servers do. */
+export interface RegistrationKey {
+  instanceUrl: string;
+  appId: string;
+  tag: string;
+}
+
+/** A registration as the rest of the project sees it: the access token in the clear. */
+export interface Registration extends RegistrationKey {
+  id: number;
+  lastUpdate: number;
+  accessToken: string;
+  appSecretHash: string;
+  callbackUrl: string;
+  endpoint: StreamEndpoint | null;
+}
+
+export interface RegistrationWrite extends RegistrationKey {
+  accessToken: string;
+  appSecretHash: string;
+  callbackUrl: string;
+  endpoint: StreamEndpoint | null;
+  lastUpdate: number;
+}
+
+/** "instanceUrl appId tag": stable label for logs and metrics (no secret in it). */
+export function registrationLabel(key: RegistrationKey): string {
+  return `${key.instanceUrl} ${key.appId} ${key.tag}`;
+}

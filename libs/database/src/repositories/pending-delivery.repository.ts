@@ -1,0 +1,76 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { In, Repository } from 'typeorm';
+import { PendingDeliveryEntity } from '../entities/pending-delivery.entity';
+
+export type NewPendingDelivery = Omit<PendingDeliveryEntity, 'id' | 'lastError'> & { lastError?: string | null };
+
+const ID_BATCH = 500;
+
+/** Named queries on the durable callback retry queue. */
+@Injectable()
+export class PendingDeliveryRepository {
+  constructor(@InjectRepository(PendingDeliveryEntity) private readonly rows: Repository<PendingDeliveryEntity>) {}
+
+  /** Appends events in the given order (ids grow with insertion, which fixes delivery order). */
+  async append(deliveries: NewPendingDelivery[]): Promise<void> {
+    for (let i = 0; i < deliveries.length; i += ID_BATCH) {
+      await this.rows.insert(deliveries.slice(i, i + ID_BATCH));
+    }
+  }
+
+  /** The oldest waiting event of each registration, when it is due: the only ones that may be attempted. */
+  async findDueHeads(now: number, limit: number): Promise<PendingDeliveryEntity[]> {
+    return this.rows
+      .createQueryBuilder('d')
+      .where((qb) => {
+        const heads = qb
+          .subQuery()
+          .select('MIN(h.id)')
+          .from(PendingDeliveryEntity, 'h')
+          .groupBy('h.registrationId')
+          .getQuery();
+        return `d.id IN ${heads}`;
+      })
+      .andWhere('d.nextAttemptAt <= :now', { now })
+      .orderBy('d.nextAttemptAt', 'ASC')
+      .take(limit)
+      .getMany();
+  }
+
+  async findHead(registrationId: number): Promise<PendingDeliveryEntity | undefined> {
+    const row = await this.rows.findOne({ where: { registrationId }, order: { id: 'ASC' } });
+    return row ?? undefined;
+  }
+
+  async registrationIdsWithPending(): Promise<number[]> {
+    const rows = (await this.rows
+      .createQueryBuilder('d')
+      .select('d.registrationId', 'registrationId')
+      .distinct(true)
+      .getRawMany()) as { registrationId: number | string }[];
+    return rows.map((r) => Number(r.registrationId));
+  }
+
+  async countForRegistration(registrationId: number): Promise<number> {
+    return this.rows.count({ where: { registrationId } });
+  }
+
+  async recordFailure(id: string, attempts: number, nextAttemptAt: number, lastError: string): Promise<void> {
+    await this.rows.update({ id }, { attempts, nextAttemptAt, lastError: lastError.slice(0, 255) });
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.rows.delete({ id });
+  }
+
+  async deleteForRegistrations(registrationIds: number[]): Promise<void> {
+    for (let i = 0; i < registrationIds.length; i += ID_BATCH) {
+      await this.rows.delete({ registrationId: In(registrationIds.slice(i, i + ID_BATCH)) });
+    }
+  }
+
+  async count(): Promise<number> {
+    return this.rows.count();
+  }
+}

@@ -1,0 +1,140 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { In, LessThan, MoreThanOrEqual, QueryFailedError, Repository } from 'typeorm';
+import { SETTINGS, Settings, STREAM_ENDPOINTS, StreamEndpoint } from '@app/config';
+import { TokenCipher } from '@app/security';
+import { RegistrationEntity } from '../entities/registration.entity';
+import { Registration, RegistrationKey, RegistrationWrite } from '../registration';
+
+const ID_BATCH = 500;
+
+/** Named queries on `stream_listener_registrations`; tokens are sealed and opened here and nowhere else. */
+@Injectable()
+export class RegistrationRepository {
+  private readonly logger = new Logger(RegistrationRepository.name);
+  private readonly cipher: TokenCipher;
+
+  constructor(
+    @InjectRepository(RegistrationEntity) private readonly rows: Repository<RegistrationEntity>,
+    @Inject(SETTINGS) settings: Settings,
+  ) {
+    this.cipher = new TokenCipher(settings.tokenEncryptionKey);
+  }
+
+  /**
+   * Inserts the key or updates its row. Two concurrent registrations of one
+   * key both succeed: the loser of the insert race updates instead.
+   */
+  async upsert(write: RegistrationWrite): Promise<'created' | 'updated'> {
+    const values = {
+      lastUpdate: write.lastUpdate,
+      accessToken: this.cipher.seal(write.accessToken),
+      appSecret: write.appSecretHash,
+      callbackUrl: write.callbackUrl,
+      endpoint: write.endpoint,
+    };
+    const key = { instanceUrl: write.instanceUrl, appId: write.appId, tag: write.tag };
+    if (await this.updateByKey(key, values)) return 'updated';
+    try {
+      await this.rows.insert({ ...key, ...values });
+      return 'created';
+    } catch (error) {
+      if (!(error instanceof QueryFailedError) || !(await this.updateByKey(key, values))) throw error;
+      return 'updated';
+    }
+  }
+
+  private async updateByKey(key: RegistrationKey, values: Partial<RegistrationEntity>): Promise<boolean> {
+    const result = await this.rows.update(key, { ...values, updatedAt: new Date() });
+    return (result.affected ?? 0) > 0;
+  }
+
+  async deleteByKey(key: RegistrationKey): Promise<boolean> {
+    const result = await this.rows.delete({ instanceUrl: key.instanceUrl, appId: key.appId, tag: key.tag });
+    return (result.affected ?? 0) > 0;
+  }
+
+  async deleteById(id: number): Promise<boolean> {
+    const result = await this.rows.delete({ id });
+    return (result.affected ?? 0) > 0;
+  }
+
+  async deleteByIds(ids: number[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += ID_BATCH) {
+      await this.rows.delete({ id: In(ids.slice(i, i + ID_BATCH)) });
+    }
+  }
+
+  async findByKey(key: RegistrationKey): Promise<Registration | undefined> {
+    const row = await this.rows.findOne({ where: { instanceUrl: key.instanceUrl, appId: key.appId, tag: key.tag } });
+    return row ? this.toRegistration(row) : undefined;
+  }
+
+  async findById(id: number): Promise<Registration | undefined> {
+    const row = await this.rows.findOne({ where: { id } });
+    return row ? this.toRegistration(row) : undefined;
+  }
+
+  /** Rows registered or renewed at or after `lastUpdate` (ms). */
+  async findChangedSince(lastUpdate: number): Promise<Registration[]> {
+    const rows = await this.rows.find({ where: { lastUpdate: MoreThanOrEqual(lastUpdate) }, order: { id: 'ASC' } });
+    return this.toRegistrations(rows);
+  }
+
+  async findAll(): Promise<Registration[]> {
+    return this.toRegistrations(await this.rows.find({ order: { id: 'ASC' } }));
+  }
+
+  async findAllIds(): Promise<number[]> {
+    const rows = await this.rows.find({ select: { id: true }, order: { id: 'ASC' } });
+    return rows.map((r) => r.id);
+  }
+
+  async countAll(): Promise<number> {
+    return this.rows.count();
+  }
+
+  /** Ids of registrations not renewed since `before` (ms). */
+  async findExpiredIds(before: number): Promise<number[]> {
+    const rows = await this.rows.find({ select: { id: true }, where: { lastUpdate: LessThan(before) } });
+    return rows.map((r) => r.id);
+  }
+
+  async saveLastNotificationId(id: number, notificationId: string): Promise<void> {
+    await this.rows.update({ id }, { lastNotificationId: notificationId.slice(0, 64) });
+  }
+
+  /** Rows that cannot be used (a token sealed with another key, a bad endpoint) are logged by id and skipped. */
+  private toRegistrations(rows: RegistrationEntity[]): Registration[] {
+    const result: Registration[] = [];
+    for (const row of rows) {
+      const registration = this.toRegistration(row);
+      if (registration) result.push(registration);
+    }
+    return result;
+  }
+
+  private toRegistration(row: RegistrationEntity): Registration | undefined {
+    let accessToken: string;
+    try {
+      accessToken = this.cipher.open(row.accessToken ?? '');
+    } catch (error) {
+      this.logger.error(`registration ${row.id}: access token unreadable: ${(error as Error).message}`);
+      return undefined;
+    }
+    const endpoint = (STREAM_ENDPOINTS as readonly string[]).includes(row.endpoint ?? '')
+      ? (row.endpoint as StreamEndpoint)
+      : null;
+    return {
+      id: row.id,
+      lastUpdate: row.lastUpdate,
+      instanceUrl: row.instanceUrl,
+      appId: row.appId,
+      tag: row.tag,
+      accessToken,
+      appSecretHash: row.appSecret,
+      callbackUrl: row.callbackUrl,
+      endpoint,
+    };
+  }
+}

@@ -1,0 +1,4 @@
+export * from './address-policy';
+export * from './redaction';
+export * from './secret-hash';
+export * from './token-cipher';

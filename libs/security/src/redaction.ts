@@ -1,0 +1,40 @@
+/**
+ * Paths pino removes from every log line. Tokens and secrets are also kept out
+ * of messages by never interpolating them; this is the second line of defence.
+ */
+export const REDACTED_LOG_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.body.access_token',
+  'req.body.app_secret',
+  'headers.authorization',
+  'headers.Authorization',
+  'accessToken',
+  'access_token',
+  'appSecret',
+  'app_secret',
+  'secret',
+  'webhookSecret',
+  'password',
+  '*.accessToken',
+  '*.access_token',
+  '*.appSecret',
+  '*.app_secret',
+  '*.secret',
+  '*.webhookSecret',
+  '*.password',
+  '*.authorization',
+  '*.Authorization',
+];
+
+/** Removes query strings, where tokens travel in some clients, from a URL before it is logged. */
+export function urlForLog(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    return `${parsed.origin}${parsed.pathname}`;
+  } catch {
+    return '[invalid url]';
+  }
+}
