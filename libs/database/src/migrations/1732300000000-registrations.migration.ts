@@ -22,6 +22,21 @@ async function selectColumns(queryRunner: QueryRunner, columns: string[]): Promi
 }
 
 /**
+ * Widens a string column keeping its values. TypeORM's changeColumn drops and
+ * re-adds a column whose length changes on some dialects, losing the data, so
+ * the values are copied through a new column instead.
+ */
+async function widenColumn(queryRunner: QueryRunner, name: string, length: number): Promise<void> {
+  const t = columnTypes(queryRunner);
+  const q = (identifier: string) => queryRunner.connection.driver.escape(identifier);
+  const wide = `${name}Wide`;
+  await queryRunner.addColumn(REGISTRATIONS_TABLE, new TableColumn(t.string(wide, length, true)));
+  await queryRunner.query(`UPDATE ${q(REGISTRATIONS_TABLE)} SET ${q(wide)} = ${q(name)}`);
+  await queryRunner.dropColumn(REGISTRATIONS_TABLE, name);
+  await queryRunner.renameColumn(REGISTRATIONS_TABLE, wide, name);
+}
+
+/**
  * Creates `stream_listener_registrations`, or upgrades in place the table the
  * original program (Sequelize) created: every row is kept, rows duplicated on
  * (instanceUrl, appId, tag) are merged keeping the newest, missing columns and
@@ -64,12 +79,16 @@ export class Registrations1732300000000 implements MigrationInterface {
     for (const column of [t.string('endpoint', 255, true), t.string('lastNotificationId', 64, true), t.timestamp('createdAt'), t.timestamp('updatedAt')]) {
       if (!existing.findColumnByName(column.name)) await queryRunner.addColumn(REGISTRATIONS_TABLE, new TableColumn(column));
     }
+    // Sequelize wrote these timestamps itself; this project lets the database fill them in.
+    for (const name of ['createdAt', 'updatedAt']) {
+      const column = existing.findColumnByName(name);
+      if (column && (column.default === undefined || column.default === null)) {
+        await queryRunner.changeColumn(REGISTRATIONS_TABLE, column, new TableColumn(t.timestamp(name)));
+      }
+    }
     for (const name of ['accessToken', 'callbackUrl']) {
       const column = existing.findColumnByName(name);
-      if (column && Number(column.length || 0) < 1024) {
-        const wider = new TableColumn({ ...t.string(name, 1024), isNullable: column.isNullable });
-        await queryRunner.changeColumn(REGISTRATIONS_TABLE, column, wider);
-      }
+      if (column && Number(column.length || 0) < 1024) await widenColumn(queryRunner, name, 1024);
     }
     await this.mergeDuplicates(queryRunner);
     await this.hashSecrets(queryRunner);

@@ -115,6 +115,11 @@ export class RegistrationRepository {
   }
 
   private toRegistration(row: RegistrationEntity): Registration | undefined {
+    // rows written by the original program may lack fields it did not require
+    if (!row.instanceUrl || !row.appId || row.tag === null || !row.accessToken || !row.callbackUrl) {
+      this.logger.warn(`registration ${row.id}: incomplete row skipped`);
+      return undefined;
+    }
     let accessToken: string;
     try {
       accessToken = this.cipher.open(row.accessToken ?? '');
@@ -127,7 +132,7 @@ export class RegistrationRepository {
       : null;
     return {
       id: row.id,
-      lastUpdate: row.lastUpdate,
+      lastUpdate: row.lastUpdate ?? 0,
       instanceUrl: row.instanceUrl,
       appId: row.appId,
       tag: row.tag,
