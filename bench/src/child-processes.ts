@@ -1,0 +1,90 @@
+import { ChildProcess, fork, spawn } from 'node:child_process';
+
+type Message = { type: string } & Record<string, unknown>;
+
+/**
+ * Every process the benchmark starts, so that all of them are stopped on a
+ * normal end, on failure and on Ctrl-C.
+ */
+export class ChildProcesses {
+  private readonly children: ChildProcess[] = [];
+
+  constructor() {
+    const stopAll = () => this.killAll();
+    process.on('exit', stopAll);
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.on(signal, () => {
+        process.stderr.write(`\n${signal}: stopping every process the benchmark started\n`);
+        this.killAll();
+        process.exit(130);
+      });
+    }
+  }
+
+  /** A Node script with an IPC channel. */
+  fork(script: string, env: Record<string, string> = {}): ChildProcess {
+    const child = fork(script, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.children.push(child);
+    return child;
+  }
+
+  /** An app process; its output goes to `logLine` (kept quiet unless it fails). */
+  spawnApp(script: string, env: Record<string, string>, onOutput: (chunk: string) => void): ChildProcess {
+    const child = spawn(process.execPath, [script], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.on('data', (chunk: Buffer) => onOutput(chunk.toString('utf8')));
+    child.stderr?.on('data', (chunk: Buffer) => onOutput(chunk.toString('utf8')));
+    this.children.push(child);
+    return child;
+  }
+
+  async stop(child: ChildProcess, timeoutMs = 15_000): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve();
+      }, timeoutMs);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.kill('SIGTERM');
+    });
+  }
+
+  killAll(): void {
+    for (const child of this.children) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  }
+}
+
+/** Sends `message` and resolves with the child's next message of `replyType`. */
+export function ask<T extends Message>(child: ChildProcess, message: Message, replyType = message.type, timeoutMs = 600_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.off('message', onMessage);
+      reject(new Error(`no "${replyType}" answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onMessage = (reply: Message) => {
+      if (reply.type !== replyType) return;
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      resolve(reply as T);
+    };
+    child.on('message', onMessage);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`child exited with code ${code} before answering "${replyType}"`));
+    });
+    if (message.type !== '') child.send(message);
+  });
+}
+
+/** Waits for the first message of `type` without sending anything. */
+export function nextMessage<T extends Message>(child: ChildProcess, type: string, timeoutMs = 60_000): Promise<T> {
+  return ask<T>(child, { type: '' }, type, timeoutMs);
+}
