@@ -146,8 +146,8 @@ function parseFile(file: string): Record<string, unknown> {
   try {
     parsed = Hjson.parse(text);
   } catch (error) {
-    // hjson reports "... at line L,C >>> excerpt"; keep it on one line
-    const reason = (error as Error).message.replace(/\s+/g, ' ').trim();
+    // hjson reports "... at line L,C >>> excerpt"; the excerpt may hold a secret, so it is cut off
+    const reason = (error as Error).message.split('>>>')[0].replace(/\s+/g, ' ').trim();
     throw new ConfigError(`${file}: ${reason}`);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {

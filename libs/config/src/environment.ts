@@ -15,7 +15,7 @@ const SECRET_VARIABLES = new Set(['DB_PASS', 'TOKEN_ENCRYPTION_KEY']);
  * the original program's dotenv use.
  */
 export function readEnvironment(env: RawEnv = process.env, cwd = process.cwd()): RawEnv {
-  const named = env.ENV_FILE;
+  const named = env.ENV_FILE?.trim() || undefined;
   const file = path.resolve(cwd, named ?? '.env.production');
   if (!fs.existsSync(file)) {
     if (named) throw new ConfigError(`ENV_FILE: file not found: ${file}`);
@@ -164,6 +164,8 @@ export function parseSettings(env: RawEnv, cwd = process.cwd()): Settings {
       maxConcurrentPerHost: r.int('CALLBACK_MAX_CONCURRENCY_PER_HOST', 64, 1, 10_000),
       maxResponseBytes: r.int('CALLBACK_MAX_RESPONSE_BYTES', 65_536, 0, 10_485_760),
       retryPollIntervalMs: r.int('CALLBACK_RETRY_POLL_MS', 1_000, 50, 3_600_000),
+      retryBaseDelayMs: r.int('CALLBACK_RETRY_BASE_MS', 1_000, 10, 3_600_000),
+      retryMaxDelayMs: r.int('CALLBACK_RETRY_MAX_MS', 600_000, 10, 86_400_000),
     },
   };
 }

@@ -57,5 +57,8 @@ export interface Settings {
     maxConcurrentPerHost: number;
     maxResponseBytes: number;
     retryPollIntervalMs: number;
+    /** First retry delay; doubled per attempt (with jitter) up to retryMaxDelayMs. */
+    retryBaseDelayMs: number;
+    retryMaxDelayMs: number;
   };
 }

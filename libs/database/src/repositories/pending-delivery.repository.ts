@@ -44,11 +44,11 @@ export class PendingDeliveryRepository {
   }
 
   async registrationIdsWithPending(): Promise<number[]> {
-    const rows = (await this.rows
+    const rows = await this.rows
       .createQueryBuilder('d')
       .select('d.registrationId', 'registrationId')
       .distinct(true)
-      .getRawMany()) as { registrationId: number | string }[];
+      .getRawMany<{ registrationId: number | string }>();
     return rows.map((r) => Number(r.registrationId));
   }
 

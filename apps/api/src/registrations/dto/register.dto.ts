@@ -1,0 +1,68 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { IsOptional } from 'class-validator';
+import { STREAM_ENDPOINTS, StreamEndpoint } from '@app/config';
+import {
+  accessTokenCharacters,
+  FieldRules,
+  httpUrl,
+  isString,
+  maxBytes,
+  noWhitespace,
+  oneOf,
+} from './field-rules';
+import {
+  AppIdField,
+  AppSecretField,
+  InstanceUrlField,
+  RequiredField,
+  TagField,
+} from './registration-fields';
+
+/** Body of POST /register (form or JSON); other fields are ignored. Fields are checked in this order. */
+export class RegisterDto {
+  @InstanceUrlField()
+  instance_url: string;
+
+  @TagField()
+  tag: string;
+
+  @AppIdField()
+  app_id: string;
+
+  @AppSecretField()
+  app_secret: string;
+
+  @RequiredField(
+    {
+      description:
+        "The user's Mastodon access token. At most 512 bytes; no whitespace, control characters or any of ? & = /. Never echoed; stored encrypted when TOKEN_ENCRYPTION_KEY is set.",
+      format: 'password',
+      maxLength: 512,
+    },
+    maxBytes(512),
+    accessTokenCharacters,
+  )
+  access_token: string;
+
+  @RequiredField(
+    {
+      description:
+        "Where notifications are POSTed. http or https; at most 1024 bytes. Must start with the app's callbackUrlPrefix when one is configured, else resolve to public addresses only.",
+      example: 'https://push.example.com/callback',
+      maxLength: 1024,
+    },
+    maxBytes(1024),
+    noWhitespace,
+    httpUrl,
+  )
+  callback_url: string;
+
+  @ApiPropertyOptional({
+    enum: STREAM_ENDPOINTS,
+    description:
+      "Stream to listen to. Absent: the instance's configured endpoint, else user:notification on Mastodon 1.4.2 or newer, else user.",
+  })
+  @IsOptional()
+  @FieldRules(isString, oneOf(STREAM_ENDPOINTS))
+  endpoint?: StreamEndpoint;
+}

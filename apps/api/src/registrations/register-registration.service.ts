@@ -1,0 +1,47 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { RegistrationRepository } from '@app/database';
+import { hashSecret } from '@app/security';
+import { callDatabase } from './database-call';
+import { RegisterDto } from './dto/register.dto';
+import { normalizeInstanceUrl } from './instance-url';
+import { RegistrationMetrics } from './registration-metrics.service';
+import { RegistrationRules } from './registration-rules';
+
+/**
+ * POST /register: checks the app, the instance and the callback against the
+ * current config, then writes the registration (or renews the existing one
+ * with the same instance_url, app_id and tag) in one upsert.
+ */
+@Injectable()
+export class RegisterRegistrationService {
+  private readonly logger = new Logger(RegisterRegistrationService.name);
+
+  constructor(
+    private readonly rules: RegistrationRules,
+    private readonly registrations: RegistrationRepository,
+    private readonly metrics: RegistrationMetrics,
+  ) {}
+
+  async register(request: RegisterDto): Promise<'created' | 'updated'> {
+    const instanceUrl = normalizeInstanceUrl(request.instance_url);
+    const app = this.rules.authenticateApp(request.app_id, request.app_secret);
+    const grant = this.rules.authorizeInstance(instanceUrl, request.app_id);
+    this.rules.checkInstanceAddress(instanceUrl, grant);
+    await this.rules.checkCallbackUrl(request.callback_url, app);
+    const outcome = await callDatabase(this.logger, 'register', () =>
+      this.registrations.upsert({
+        instanceUrl,
+        appId: request.app_id,
+        tag: request.tag,
+        accessToken: request.access_token,
+        appSecretHash: hashSecret(request.app_secret),
+        callbackUrl: request.callback_url,
+        endpoint: request.endpoint ?? null,
+        lastUpdate: Date.now(),
+      }),
+    );
+    this.metrics.record('register', outcome);
+    this.logger.debug(`registration ${outcome}: ${instanceUrl} ${request.app_id} ${request.tag}`);
+    return outcome;
+  }
+}
