@@ -9,7 +9,7 @@ import { preciseNow, summarize } from './latency-stats';
 import { cpuSeconds, rssMb } from './process-usage';
 import { RegisterClient } from './register-client';
 
-const ROOT = path.resolve(__dirname, '../..');
+const ROOT = path.resolve(__dirname, '../../..'); // dist/bench/src -> project root
 const DIST = path.join(ROOT, 'dist');
 const RESULTS = path.join(ROOT, 'bench', 'results');
 const APP_ID = 'bench.app';

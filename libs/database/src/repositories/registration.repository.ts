@@ -65,6 +65,22 @@ export class RegistrationRepository {
     }
   }
 
+  /**
+   * Deletes the row only if it was not renewed since the listener read it
+   * (`lastUpdate` unchanged): a revoked token must not take a fresh registration with it.
+   */
+  async deleteByIdIfUnchanged(id: number, lastUpdate: number): Promise<boolean> {
+    const result = await this.rows.delete({ id, lastUpdate });
+    return (result.affected ?? 0) > 0;
+  }
+
+  /** Deletes those of `ids` still not renewed since `before` (ms): a row renewed meanwhile stays. */
+  async deleteExpiredByIds(ids: number[], before: number): Promise<void> {
+    for (let i = 0; i < ids.length; i += ID_BATCH) {
+      await this.rows.delete({ id: In(ids.slice(i, i + ID_BATCH)), lastUpdate: LessThan(before) });
+    }
+  }
+
   async findByKey(key: RegistrationKey): Promise<Registration | undefined> {
     const row = await this.rows.findOne({ where: { instanceUrl: key.instanceUrl, appId: key.appId, tag: key.tag } });
     return row ? this.toRegistration(row) : undefined;
@@ -88,6 +104,16 @@ export class RegistrationRepository {
   async findAllIds(): Promise<number[]> {
     const rows = await this.rows.find({ select: { id: true }, order: { id: 'ASC' } });
     return rows.map((r) => r.id);
+  }
+
+  /** Which of `ids` still have a row. */
+  async findExistingIds(ids: number[]): Promise<number[]> {
+    const found: number[] = [];
+    for (let i = 0; i < ids.length; i += ID_BATCH) {
+      const rows = await this.rows.find({ select: { id: true }, where: { id: In(ids.slice(i, i + ID_BATCH)) } });
+      found.push(...rows.map((r) => r.id));
+    }
+    return found;
   }
 
   async countAll(): Promise<number> {

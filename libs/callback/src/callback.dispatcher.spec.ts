@@ -1,0 +1,482 @@
+import { Logger } from '@nestjs/common';
+import type { Settings } from '@app/config';
+import type {
+  NewPendingDelivery,
+  PendingDeliveryEntity,
+  PendingDeliveryRepository,
+  Registration,
+  RegistrationRepository,
+} from '@app/database';
+import { MetricsService } from '@app/observability';
+import type { CallbackDeliveryService, CallbackRequest } from './callback-delivery.service';
+import { CallbackDispatcher } from './callback.dispatcher';
+import type { RelayEvent } from './relay-event';
+import type { AttemptVerdict } from './retry-policy';
+
+/** A stub on which any method not given fails the test when called. */
+function strictStub<T extends object>(name: string, methods: Partial<Record<keyof T, unknown>>): T {
+  return new Proxy(methods as T, {
+    get(target, property) {
+      if (property in target) return (target as Record<PropertyKey, unknown>)[property];
+      if (property === 'then') return undefined;
+      throw new Error(`unexpected call: ${name}.${String(property)}`);
+    },
+  });
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** Lets promise chains and setImmediate callbacks run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+const settings = {
+  shutdownTimeoutMs: 2_000,
+  callback: {
+    timeoutMs: 1_000,
+    retryDeadlineHours: 24,
+    maxConcurrentPerHost: 8,
+    maxResponseBytes: 1_024,
+    retryPollIntervalMs: 1_000,
+    retryBaseDelayMs: 1_000,
+    retryMaxDelayMs: 600_000,
+  },
+} as Settings;
+
+function relayEvent(seq: number, registrationId = 1): RelayEvent {
+  return {
+    registrationId,
+    instanceUrl: 'https://m.example',
+    tag: 'tag',
+    appId: 'app',
+    callbackUrl: 'https://receiver.example/cb',
+    event: 'notification',
+    payload: `{"seq":${seq}}`,
+    receivedAt: Date.now(),
+  };
+}
+
+const seqOf = (body: string) =>
+  (JSON.parse((JSON.parse(body) as { payload: string }).payload) as { seq: number }).seq;
+
+/** Records every attempt; each waits until the test answers it. */
+class ScriptedDelivery {
+  readonly requests: { request: CallbackRequest; answer: Deferred<AttemptVerdict> }[] = [];
+  aborted = 0;
+
+  attempt = (request: CallbackRequest): Promise<AttemptVerdict> => {
+    const answer = deferred<AttemptVerdict>();
+    this.requests.push({ request, answer });
+    return answer.promise;
+  };
+
+  abortAll = (): void => {
+    this.aborted += 1;
+  };
+
+  seqs(): number[] {
+    return this.requests.map((r) => seqOf(r.request.body));
+  }
+}
+
+function setup(
+  options: {
+    pendingAtStart?: number[];
+    registration?: Partial<Registration>;
+    registrationGone?: boolean;
+  } = {},
+) {
+  const delivery = new ScriptedDelivery();
+  const appended: NewPendingDelivery[][] = [];
+  const calls: string[] = [];
+  const pending = {
+    registrationIdsWithPending: jest.fn(async () => options.pendingAtStart ?? []),
+    append: jest.fn(async (rows: NewPendingDelivery[]) => {
+      calls.push(`append ${rows.length}`);
+      appended.push(rows);
+    }),
+    count: jest.fn(async () => 0),
+    findDueHeads: jest.fn(async (): Promise<PendingDeliveryEntity[]> => []),
+    findHead: jest.fn(async (): Promise<PendingDeliveryEntity | undefined> => undefined),
+    delete: jest.fn(async (id: string) => void calls.push(`delete ${id}`)),
+    recordFailure: jest.fn(
+      async (id: string, attempts: number) => void calls.push(`recordFailure ${id} ${attempts}`),
+    ),
+    deleteForRegistrations: jest.fn(
+      async (ids: number[]) => void calls.push(`deleteForRegistrations ${ids.join(',')}`),
+    ),
+  };
+  const registrations = {
+    deleteById: jest.fn(async (id: number) => {
+      calls.push(`deleteById ${id}`);
+      return true;
+    }),
+    findById: jest.fn(async (id: number): Promise<Registration | undefined> =>
+      options.registrationGone
+        ? undefined
+        : {
+            id,
+            instanceUrl: 'https://m.example',
+            appId: 'app',
+            tag: 'tag',
+            accessToken: 'token',
+            appSecretHash: 'sha256:00',
+            callbackUrl: 'https://receiver.example/current',
+            endpoint: 'user',
+            lastUpdate: 0,
+            ...options.registration,
+          },
+    ),
+    findExistingIds: jest.fn(async (ids: number[]) => ids),
+  };
+  const dispatcher = new CallbackDispatcher(
+    strictStub<CallbackDeliveryService>('delivery', {
+      attempt: delivery.attempt,
+      abortAll: delivery.abortAll,
+    }),
+    strictStub<PendingDeliveryRepository>('pending', pending),
+    strictStub<RegistrationRepository>('registrations', registrations),
+    settings,
+    new MetricsService(),
+  );
+  return { dispatcher, delivery, pending, registrations, appended, calls };
+}
+
+function storedRow(
+  id: string,
+  seq: number,
+  overrides: Partial<PendingDeliveryEntity> = {},
+): PendingDeliveryEntity {
+  return {
+    id,
+    registrationId: 1,
+    webhookId: `msg_${id}`,
+    event: 'notification',
+    body: JSON.stringify({ payload: `{"seq":${seq}}` }),
+    attempts: 1,
+    receivedAt: Date.now() - 10_000,
+    nextAttemptAt: Date.now() - 1,
+    deadlineAt: Date.now() + 3_600_000,
+    lastError: 'HTTP 503',
+    ...overrides,
+  };
+}
+
+/** Runs one retry-worker round the way the interval does. */
+async function retryRound(dispatcher: CallbackDispatcher): Promise<void> {
+  await (dispatcher as unknown as { tick(): Promise<void> }).tick();
+  await settle();
+}
+
+describe('CallbackDispatcher', () => {
+  beforeAll(() => {
+    Logger.overrideLogger(false);
+  });
+  afterAll(() => {
+    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose']);
+  });
+
+  it('sends an event at once, signed per event id, without touching the retry table when it is delivered', async () => {
+    const { dispatcher, delivery, pending } = setup();
+    await dispatcher.onModuleInit();
+
+    dispatcher.dispatch(relayEvent(1));
+
+    expect(delivery.requests).toHaveLength(1);
+    const { request } = delivery.requests[0];
+    expect(request.callbackUrl).toBe('https://receiver.example/cb');
+    expect(request.appId).toBe('app');
+    expect(request.webhookId).toMatch(/^msg_/);
+    expect(JSON.parse(request.body)).toEqual({
+      instanceUrl: 'https://m.example',
+      tag: 'tag',
+      appId: 'app',
+      event: 'notification',
+      payload: '{"seq":1}',
+    });
+    delivery.requests[0].answer.resolve({ kind: 'delivered' });
+    await settle();
+    expect(pending.append).not.toHaveBeenCalled();
+  });
+
+  it('never throws on a malformed event, and stores a usable deadline for one without a time', async () => {
+    const { dispatcher, delivery, appended } = setup();
+    await dispatcher.onModuleInit();
+
+    expect(() => dispatcher.dispatch(undefined as unknown as RelayEvent)).not.toThrow();
+    expect(() =>
+      dispatcher.dispatch({ ...relayEvent(1), registrationId: Number.NaN }),
+    ).not.toThrow();
+    expect(delivery.requests).toHaveLength(0);
+    dispatcher.dispatch({ ...relayEvent(2), receivedAt: Number.NaN });
+    delivery.requests[0].answer.resolve({ kind: 'retry', reason: 'HTTP 503' });
+    await settle();
+
+    const [row] = appended.flat();
+    expect(Number.isFinite(row.receivedAt)).toBe(true);
+    expect(row.deadlineAt).toBe(row.receivedAt + 24 * 3_600_000);
+  });
+
+  it('keeps one request in flight per registration and sends in arrival order', async () => {
+    const { dispatcher, delivery } = setup();
+    await dispatcher.onModuleInit();
+
+    for (const seq of [1, 2, 3]) dispatcher.dispatch(relayEvent(seq));
+    dispatcher.dispatch(relayEvent(100, 2));
+
+    // registration 2 is not held up by registration 1
+    expect(delivery.seqs()).toEqual([1, 100]);
+    delivery.requests[0].answer.resolve({ kind: 'delivered' });
+    await settle();
+    expect(delivery.seqs()).toEqual([1, 100, 2]);
+    // an event arriving while the second is in flight waits for it
+    dispatcher.dispatch(relayEvent(4));
+    await settle();
+    expect(delivery.seqs()).toEqual([1, 100, 2]);
+    delivery.requests[2].answer.resolve({ kind: 'drop', reason: 'HTTP 400' });
+    await settle();
+    expect(delivery.seqs()).toEqual([1, 100, 2, 3]);
+    delivery.requests[3].answer.resolve({ kind: 'delivered' });
+    await settle();
+    expect(delivery.seqs()).toEqual([1, 100, 2, 3, 4]);
+    delivery.requests[4].answer.resolve({ kind: 'delivered' });
+    dispatcher.dispatch(relayEvent(5));
+    await settle();
+    expect(delivery.seqs()).toEqual([1, 100, 2, 3, 4, 5]);
+  });
+
+  it('stores a failed event with the ones queued behind it, in order, and stores later ones behind them', async () => {
+    const { dispatcher, delivery, appended } = setup();
+    await dispatcher.onModuleInit();
+    for (const seq of [1, 2, 3]) dispatcher.dispatch(relayEvent(seq));
+    const before = Date.now();
+
+    delivery.requests[0].answer.resolve({ kind: 'retry', reason: 'HTTP 503' });
+    await settle();
+    dispatcher.dispatch(relayEvent(4));
+    await settle();
+
+    expect(delivery.requests).toHaveLength(1);
+    const rows = appended.flat();
+    expect(rows.map((r) => seqOf(r.body))).toEqual([1, 2, 3, 4]);
+    expect(rows[0]).toMatchObject({
+      attempts: 1,
+      lastError: 'HTTP 503',
+      webhookId: delivery.requests[0].request.webhookId,
+    });
+    expect(rows[0].nextAttemptAt).toBeGreaterThanOrEqual(before + 500);
+    expect(rows.slice(1).every((r) => r.attempts === 0)).toBe(true);
+    expect(rows.every((r) => r.deadlineAt === r.receivedAt + 24 * 3_600_000)).toBe(true);
+  });
+
+  it('honours Retry-After on the first failure', async () => {
+    const { dispatcher, delivery, appended } = setup();
+    await dispatcher.onModuleInit();
+    dispatcher.dispatch(relayEvent(1));
+    const before = Date.now();
+
+    delivery.requests[0].answer.resolve({
+      kind: 'retry',
+      reason: 'HTTP 429',
+      retryAfterMs: 90_000,
+    });
+    await settle();
+
+    expect(appended.flat()[0].nextAttemptAt).toBeGreaterThanOrEqual(before + 90_000);
+  });
+
+  it('on 410 deletes the registration, tells the listeners, and sends nothing more for it', async () => {
+    const { dispatcher, delivery, registrations, pending } = setup();
+    await dispatcher.onModuleInit();
+    const gone: number[] = [];
+    dispatcher.onRegistrationGone((id) => gone.push(id));
+    dispatcher.onRegistrationGone(() => {
+      throw new Error('a faulty listener does not stop the others');
+    });
+    dispatcher.onRegistrationGone((id) => gone.push(id * 10));
+    dispatcher.dispatch(relayEvent(1));
+    dispatcher.dispatch(relayEvent(2));
+
+    delivery.requests[0].answer.resolve({ kind: 'gone' });
+    await settle();
+    dispatcher.dispatch(relayEvent(3));
+    await settle();
+
+    expect(registrations.deleteById).toHaveBeenCalledWith(1);
+    expect(gone).toEqual([1, 10]);
+    expect(delivery.requests).toHaveLength(1);
+    expect(pending.append).not.toHaveBeenCalled();
+  });
+
+  it('forgetRegistration drops waiting events and ignores the answer of the one in flight', async () => {
+    const { dispatcher, delivery, pending } = setup();
+    await dispatcher.onModuleInit();
+    dispatcher.dispatch(relayEvent(1));
+    dispatcher.dispatch(relayEvent(2));
+
+    dispatcher.forgetRegistration(1);
+    delivery.requests[0].answer.resolve({ kind: 'retry', reason: 'HTTP 503' });
+    await settle();
+
+    expect(delivery.requests).toHaveLength(1);
+    expect(pending.append).not.toHaveBeenCalled();
+  });
+
+  it('at start, sends nothing for registrations that have stored rows: their new events queue behind them', async () => {
+    const { dispatcher, delivery, appended } = setup({ pendingAtStart: [1] });
+    dispatcher.dispatch(relayEvent(1));
+    dispatcher.dispatch(relayEvent(7, 2));
+    expect(delivery.requests).toHaveLength(0);
+
+    await dispatcher.onModuleInit();
+    await settle();
+
+    expect(delivery.seqs()).toEqual([7]);
+    expect(appended.flat().map((r) => [r.registrationId, seqOf(r.body)])).toEqual([[1, 1]]);
+  });
+
+  it('retries stored heads at the current callback URL, drains the backlog in order, then goes back to the fast path', async () => {
+    const { dispatcher, delivery, pending, calls } = setup({ pendingAtStart: [1] });
+    await dispatcher.onModuleInit();
+    pending.findDueHeads.mockResolvedValueOnce([storedRow('10', 1)]);
+    pending.findHead
+      .mockResolvedValueOnce(storedRow('11', 2, { attempts: 0 }))
+      .mockResolvedValueOnce(undefined);
+
+    await retryRound(dispatcher);
+    expect(delivery.requests[0].request).toMatchObject({
+      callbackUrl: 'https://receiver.example/current',
+      webhookId: 'msg_10',
+    });
+    delivery.requests[0].answer.resolve({ kind: 'delivered' });
+    await settle();
+    expect(delivery.requests[1].request.webhookId).toBe('msg_11');
+    delivery.requests[1].answer.resolve({ kind: 'delivered' });
+    await settle();
+    expect(calls).toEqual(['delete 10', 'delete 11']);
+
+    dispatcher.dispatch(relayEvent(3));
+    expect(delivery.seqs()).toEqual([1, 2, 3]);
+    expect(pending.append).not.toHaveBeenCalled();
+  });
+
+  it('a failed retry records the failure and stops that registration until the row is due again', async () => {
+    const { dispatcher, delivery, pending, calls } = setup({ pendingAtStart: [1] });
+    await dispatcher.onModuleInit();
+    pending.findDueHeads.mockResolvedValueOnce([storedRow('10', 1, { attempts: 2 })]);
+
+    await retryRound(dispatcher);
+    delivery.requests[0].answer.resolve({ kind: 'retry', reason: 'HTTP 502' });
+    await settle();
+
+    expect(calls).toEqual(['recordFailure 10 3']);
+    const nextAt = pending.recordFailure.mock.calls[0] as unknown as [
+      string,
+      number,
+      number,
+      string,
+    ];
+    expect(nextAt[2]).toBeGreaterThan(Date.now() + 1_000);
+    expect(pending.findHead).not.toHaveBeenCalled();
+    // new events still go behind the stored one
+    dispatcher.dispatch(relayEvent(5));
+    await settle();
+    expect(delivery.requests).toHaveLength(1);
+    expect(pending.append).toHaveBeenCalledTimes(1);
+  });
+
+  it('drops a stored row past its deadline without sending it', async () => {
+    const { dispatcher, delivery, pending, calls } = setup({ pendingAtStart: [1] });
+    await dispatcher.onModuleInit();
+    pending.findDueHeads.mockResolvedValueOnce([
+      storedRow('10', 1, { deadlineAt: Date.now() - 1 }),
+    ]);
+
+    await retryRound(dispatcher);
+
+    expect(delivery.requests).toHaveLength(0);
+    expect(calls).toEqual(['delete 10']);
+  });
+
+  it('removes stored rows of a registration that can no longer be read, without sending them', async () => {
+    const { dispatcher, delivery, pending, calls } = setup({
+      pendingAtStart: [1],
+      registrationGone: true,
+    });
+    await dispatcher.onModuleInit();
+    pending.findDueHeads.mockResolvedValueOnce([storedRow('10', 1)]);
+
+    await retryRound(dispatcher);
+
+    expect(delivery.requests).toHaveLength(0);
+    expect(calls).toEqual(['deleteForRegistrations 1']);
+  });
+
+  it('stops draining a backlog once shutdown begins', async () => {
+    const { dispatcher, delivery, pending, calls } = setup({ pendingAtStart: [1] });
+    await dispatcher.onModuleInit();
+    pending.findDueHeads.mockResolvedValueOnce([storedRow('10', 1)]);
+    pending.findHead.mockResolvedValue(storedRow('11', 2, { attempts: 0 }));
+    await retryRound(dispatcher);
+
+    const shutdown = dispatcher.beforeApplicationShutdown();
+    delivery.requests[0].answer.resolve({ kind: 'delivered' });
+    await shutdown;
+
+    expect(calls).toEqual(['delete 10']);
+    expect(delivery.requests).toHaveLength(1);
+    expect(delivery.aborted).toBe(1);
+  });
+
+  it('does not start a second request for a registration whose head is in flight', async () => {
+    const { dispatcher, delivery, pending } = setup({ pendingAtStart: [1] });
+    await dispatcher.onModuleInit();
+    pending.findDueHeads.mockResolvedValue([storedRow('10', 1)]);
+
+    await retryRound(dispatcher);
+    await retryRound(dispatcher);
+
+    expect(delivery.requests).toHaveLength(1);
+  });
+
+  it('at shutdown waits for the answer in flight, then stores everything not delivered', async () => {
+    const { dispatcher, delivery, appended } = setup();
+    await dispatcher.onModuleInit();
+    dispatcher.dispatch(relayEvent(1));
+    dispatcher.dispatch(relayEvent(2));
+    dispatcher.dispatch(relayEvent(3, 2));
+
+    const shutdown = dispatcher.beforeApplicationShutdown();
+    await settle();
+    delivery.requests[0].answer.resolve({ kind: 'delivered' });
+    await settle();
+    // registration 2 never answers: its request is abandoned after the grace period and stored
+    await shutdown;
+
+    expect(delivery.aborted).toBe(1);
+    expect(delivery.seqs()).toEqual([1, 3]);
+    expect(
+      appended
+        .flat()
+        .map((r) => [r.registrationId, seqOf(r.body)])
+        .sort(),
+    ).toEqual([
+      [1, 2],
+      [2, 3],
+    ]);
+    // the late answer changes nothing
+    delivery.requests[1].answer.resolve({ kind: 'retry', reason: 'HTTP 503' });
+    await settle();
+    expect(appended.flat()).toHaveLength(2);
+  });
+});

@@ -1,0 +1,575 @@
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnModuleInit,
+} from '@nestjs/common';
+import type { Counter, Gauge, Histogram } from 'prom-client';
+import { SETTINGS, Settings } from '@app/config';
+import {
+  NewPendingDelivery,
+  PendingDeliveryEntity,
+  PendingDeliveryRepository,
+  RegistrationRepository,
+} from '@app/database';
+import { MetricsService } from '@app/observability';
+import { CallbackDeliveryService } from './callback-delivery.service';
+import { PendingDeliveryWriter, PendingWrite } from './pending-delivery.writer';
+import type { RelayEvent } from './relay-event';
+import { AttemptVerdict, BackoffOptions, nextAttemptAt } from './retry-policy';
+import { newWebhookId } from './webhook-signer';
+
+export type CallbackOutcome =
+  'delivered' | 'retry_scheduled' | 'dropped_deadline' | 'dropped_status' | 'gone' | 'refused';
+
+/** An event waiting for its first attempt (or in it), in memory. */
+interface QueuedEvent {
+  registrationId: number;
+  appId: string;
+  callbackUrl: string;
+  webhookId: string;
+  event: string;
+  body: string;
+  receivedAt: number;
+  deadlineAt: number;
+}
+
+/**
+ * The delivery state of one registration. In memory mode its events are
+ * attempted straight from `queue`. Once an event fails it is durable: that
+ * event and every later one go to the retry table behind it, and only the retry
+ * worker sends, head first, until the table holds none of its rows again.
+ */
+interface Lane {
+  readonly registrationId: number;
+  queue: QueuedEvent[];
+  /** A request of this registration is in flight (at most one at a time). */
+  busy: boolean;
+  durable: boolean;
+  /** Counts events handed to the writer; a drain goes back to memory mode only if none came meanwhile. */
+  handedToWriter: number;
+  /** Events handed to the writer and not committed yet. */
+  unwritten: number;
+}
+
+/** Above this many events waiting in memory behind a slow receiver, the lane moves them to the retry table. */
+const MAX_MEMORY_QUEUE = 1_000;
+/** Durable lanes being drained at once by the retry worker. */
+const MAX_CONCURRENT_DRAINS = 256;
+
+/**
+ * Delivers relayed events to callbacks without losing any.
+ *
+ * Fast path: an event is attempted from memory at once, without touching the
+ * database. Only an event whose first attempt fails is written to the retry
+ * table (stream_listener_deliveries), followed by every later event of that
+ * registration, so nothing overtakes it. The retry worker sends due table heads,
+ * one registration at a time each, in id order.
+ *
+ * Durability: events already in the table survive any crash. At a graceful
+ * shutdown every event still in memory (waiting, or in an attempt that did not
+ * finish in the grace period) is written to the table. A SIGKILL loses only the
+ * events still on the fast path: those whose first attempt was in progress and
+ * those queued in memory behind one of them for the same registration.
+ */
+@Injectable()
+export class CallbackDispatcher
+  implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown
+{
+  private readonly logger = new Logger(CallbackDispatcher.name);
+  private readonly lanes = new Map<number, Lane>();
+  /** Registrations removed after a 410: later events of theirs are not sent (ids are never reused). */
+  private readonly gone = new Set<number>();
+  private readonly goneListeners = new Set<(registrationId: number) => void>();
+  private readonly writer: PendingDeliveryWriter<Lane>;
+  private readonly backoff: BackoffOptions;
+  private readonly deadlineMs: number;
+
+  private readonly outcomes: Counter<'outcome'>;
+  private readonly latency: Histogram;
+  private readonly queueDepth: Gauge;
+
+  /** Which registrations have rows from before this process is known; until then nothing is sent. */
+  private pendingLoaded = false;
+  private stopping = false;
+  /** After shutdown persisted everything: late attempt results are ignored, late events refused. */
+  private closed = false;
+  private ticking = false;
+  private activeDrains = 0;
+  private busyCount = 0;
+  private tickTimer?: NodeJS.Timeout;
+  private readonly busyWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly delivery: CallbackDeliveryService,
+    private readonly pending: PendingDeliveryRepository,
+    private readonly registrations: RegistrationRepository,
+    @Inject(SETTINGS) private readonly settings: Settings,
+    metrics: MetricsService,
+  ) {
+    const callback = settings.callback;
+    this.backoff = { baseMs: callback.retryBaseDelayMs, maxMs: callback.retryMaxDelayMs };
+    this.deadlineMs = callback.retryDeadlineHours * 3_600_000;
+    this.writer = new PendingDeliveryWriter<Lane>(
+      {
+        append: (rows) => this.pending.append(rows),
+        findExistingIds: (ids) => this.registrations.findExistingIds(ids),
+      },
+      (write) => {
+        write.owner.unwritten -= 1;
+      },
+      (write) => this.lanes.get(write.row.registrationId) === write.owner,
+    );
+    this.outcomes = metrics.counter(
+      'msl_callbacks_total',
+      'Callback events by final or intermediate outcome',
+      ['outcome'],
+    );
+    this.latency = metrics.histogram(
+      'msl_callback_latency_seconds',
+      'From the event arriving from Mastodon to the 2xx answer of the callback',
+      [],
+      [
+        0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1,
+        2.5, 5, 10,
+      ],
+    );
+    this.queueDepth = metrics.gauge(
+      'msl_retry_queue_depth',
+      'Events waiting in the callback retry table',
+    );
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.loadPending();
+  }
+
+  onApplicationBootstrap(): void {
+    this.tickTimer = setInterval(
+      () => void this.tick(),
+      this.settings.callback.retryPollIntervalMs,
+    );
+    void this.tick();
+  }
+
+  /** Queues `event` for its callback. Returns at once and never throws; order per registration is kept. */
+  dispatch(event: RelayEvent): void {
+    try {
+      this.accept(event);
+    } catch (error) {
+      this.logger.error(
+        `registration ${event?.registrationId}: event not relayed: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  /** `listener` is told after a 410 answer removed a registration; returns an unsubscribe function. */
+  onRegistrationGone(listener: (registrationId: number) => void): () => void {
+    this.goneListeners.add(listener);
+    return () => this.goneListeners.delete(listener);
+  }
+
+  /** The registration was removed elsewhere: its waiting events are dropped (its table rows go with its row). */
+  forgetRegistration(registrationId: number): void {
+    const lane = this.lanes.get(registrationId);
+    if (!lane) return;
+    this.lanes.delete(registrationId);
+    this.writer.discard(registrationId);
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    clearInterval(this.tickTimer);
+    const started = Date.now();
+    const budget = Math.floor(this.settings.shutdownTimeoutMs / 2);
+    await this.whenIdle(started + budget);
+    this.delivery.abortAll();
+    this.closed = true;
+    // what is still in memory (never attempted, or attempted without an answer) goes to the table
+    for (const lane of this.lanes.values()) {
+      if (lane.queue.length > 0) this.handToWriter(lane, lane.queue.splice(0), undefined);
+    }
+    const unwritten = await this.writer.flush(started + this.settings.shutdownTimeoutMs - 500);
+    this.writer.stop();
+    if (unwritten > 0) {
+      this.logger.error(
+        `shutdown: ${unwritten} undelivered callback(s) could not be stored and are lost`,
+      );
+    } else {
+      this.logger.log('shutdown: every undelivered callback is stored for the next start');
+    }
+  }
+
+  private accept(event: RelayEvent): void {
+    if (this.closed) {
+      this.logger.error(
+        `registration ${event.registrationId}: event arrived after shutdown, not relayed`,
+      );
+      return;
+    }
+    if (!Number.isSafeInteger(event.registrationId))
+      throw new Error('registrationId is not an integer');
+    if (this.gone.has(event.registrationId)) return;
+    // a bad clock value would become a NaN deadline, which the table cannot store
+    const receivedAt = Number.isFinite(event.receivedAt) ? event.receivedAt : Date.now();
+    const queued: QueuedEvent = {
+      registrationId: event.registrationId,
+      appId: event.appId,
+      callbackUrl: event.callbackUrl,
+      webhookId: newWebhookId(),
+      event: event.event,
+      body: JSON.stringify({
+        instanceUrl: event.instanceUrl,
+        tag: event.tag,
+        appId: event.appId,
+        event: event.event,
+        payload: event.payload,
+      }),
+      receivedAt,
+      deadlineAt: receivedAt + this.deadlineMs,
+    };
+    const lane = this.laneFor(event.registrationId);
+    if (lane.durable) {
+      this.handToWriter(lane, [queued], undefined);
+      return;
+    }
+    lane.queue.push(queued);
+    this.pump(lane);
+  }
+
+  private laneFor(registrationId: number): Lane {
+    let lane = this.lanes.get(registrationId);
+    if (!lane) {
+      lane = {
+        registrationId,
+        queue: [],
+        busy: false,
+        durable: false,
+        handedToWriter: 0,
+        unwritten: 0,
+      };
+      this.lanes.set(registrationId, lane);
+    }
+    return lane;
+  }
+
+  /** Starts the next first attempt of a memory-mode lane. */
+  private pump(lane: Lane): void {
+    if (lane.busy || lane.durable || !this.pendingLoaded || this.stopping) return;
+    const next = lane.queue[0];
+    if (!next) {
+      // idle lanes are cheap to recreate; keeping them would grow with every registration ever seen
+      if (this.lanes.get(lane.registrationId) === lane) this.lanes.delete(lane.registrationId);
+      return;
+    }
+    this.setBusy(lane, true);
+    void this.delivery
+      .attempt(next)
+      .catch((error: unknown): AttemptVerdict => ({
+        kind: 'retry',
+        reason: `internal error: ${(error as Error).message}`,
+      }))
+      .then((verdict) => this.afterFirstAttempt(lane, next, verdict))
+      .catch((error: unknown) =>
+        this.logger.error(`callback bookkeeping failed: ${(error as Error).message}`),
+      );
+  }
+
+  /**
+   * Books a first attempt and starts the next one. The lane stops being busy
+   * here and nowhere else, and the next attempt starts only at the end, so
+   * exactly one request per registration is ever in flight.
+   */
+  private async afterFirstAttempt(
+    lane: Lane,
+    event: QueuedEvent,
+    verdict: AttemptVerdict,
+  ): Promise<void> {
+    this.setBusy(lane, false);
+    if (this.closed || this.lanes.get(lane.registrationId) !== lane) return;
+    const now = Date.now();
+    switch (verdict.kind) {
+      case 'delivered':
+        lane.queue.shift();
+        this.delivered(event.receivedAt, now);
+        break;
+      case 'gone':
+        await this.registrationGone(lane);
+        return;
+      case 'drop':
+      case 'refused':
+        lane.queue.shift();
+        this.dropped(event.registrationId, event.callbackUrl, verdict);
+        break;
+      case 'retry': {
+        lane.queue.shift();
+        const at = nextAttemptAt(verdict, 1, now, event.deadlineAt, this.backoff);
+        const rest = lane.queue.splice(0);
+        if (at === undefined) {
+          this.droppedAtDeadline(event.registrationId, verdict.reason);
+          lane.queue = rest;
+          break;
+        }
+        this.count('retry_scheduled');
+        this.logger.debug(
+          `registration ${event.registrationId}: callback failed (${verdict.reason}), will retry`,
+        );
+        this.handToWriter(lane, [event, ...rest], {
+          attempts: 1,
+          nextAttemptAt: at,
+          lastError: verdict.reason,
+        });
+        break;
+      }
+    }
+    if (!lane.durable && lane.queue.length > MAX_MEMORY_QUEUE) {
+      this.logger.warn(
+        `registration ${lane.registrationId}: callback is slow, ${lane.queue.length} events moved to the retry table`,
+      );
+      this.handToWriter(lane, lane.queue.splice(0), undefined);
+    }
+    this.pump(lane);
+  }
+
+  /** Makes `lane` durable and appends `events` to the table; `head` describes the failed attempt of the first one. */
+  private handToWriter(
+    lane: Lane,
+    events: QueuedEvent[],
+    head: { attempts: number; nextAttemptAt: number; lastError: string } | undefined,
+  ): void {
+    if (events.length === 0) return;
+    lane.durable = true;
+    const now = Date.now();
+    const writes: PendingWrite<Lane>[] = events.map((event, index) => {
+      const row: NewPendingDelivery = {
+        registrationId: event.registrationId,
+        webhookId: event.webhookId,
+        event: event.event,
+        body: event.body,
+        receivedAt: event.receivedAt,
+        deadlineAt: event.deadlineAt,
+        attempts: index === 0 && head ? head.attempts : 0,
+        nextAttemptAt: index === 0 && head ? head.nextAttemptAt : now,
+        lastError: index === 0 && head ? head.lastError : null,
+      };
+      return { owner: lane, row };
+    });
+    lane.handedToWriter += writes.length;
+    lane.unwritten += writes.length;
+    this.writer.append(writes);
+  }
+
+  /** One retry-worker round: refresh the depth gauge, then start a drain for each due head not already busy. */
+  private async tick(): Promise<void> {
+    if (this.ticking || this.stopping) return;
+    this.ticking = true;
+    try {
+      if (!this.pendingLoaded) await this.loadPending();
+      this.queueDepth.set(await this.pending.count());
+      const room = MAX_CONCURRENT_DRAINS - this.activeDrains;
+      if (room <= 0) return;
+      const heads = await this.pending.findDueHeads(Date.now(), room);
+      for (const head of heads) {
+        if (this.stopping) break;
+        if (this.gone.has(head.registrationId)) continue;
+        const lane = this.laneFor(head.registrationId);
+        if (lane.busy) continue;
+        if (!lane.durable) this.handToWriter(lane, lane.queue.splice(0), undefined);
+        lane.durable = true;
+        void this.drain(lane, head);
+      }
+    } catch (error) {
+      this.logger.error(`callback retry round failed: ${(error as Error).message}`);
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  /**
+   * Sends `head` and then the following rows of the same registration while
+   * they succeed, so a receiver that is back gets its backlog without waiting
+   * for the next round. Uses the registration's current callback URL.
+   */
+  private async drain(lane: Lane, head: PendingDeliveryEntity): Promise<void> {
+    this.setBusy(lane, true);
+    this.activeDrains += 1;
+    try {
+      const registration = await this.registrations.findById(lane.registrationId);
+      if (!registration) {
+        // removed (its rows went with it, ON DELETE CASCADE) or unreadable: either way nothing can be sent
+        this.forgetRegistration(lane.registrationId);
+        await this.pending.deleteForRegistrations([lane.registrationId]);
+        return;
+      }
+      let row: PendingDeliveryEntity | undefined = head;
+      while (row && this.isCurrent(lane) && !this.stopping) {
+        const now = Date.now();
+        if (row.nextAttemptAt > now) return;
+        if (now >= row.deadlineAt) {
+          this.droppedAtDeadline(lane.registrationId, row.lastError ?? 'not delivered');
+          await this.pending.delete(row.id);
+        } else {
+          const verdict = await this.delivery.attempt({
+            callbackUrl: registration.callbackUrl,
+            appId: registration.appId,
+            webhookId: row.webhookId,
+            body: row.body,
+          });
+          if (!this.isCurrent(lane)) return;
+          if (!(await this.afterRetry(lane, row, verdict, registration.callbackUrl))) return;
+        }
+        const quiet = lane.unwritten === 0;
+        const handed = lane.handedToWriter;
+        row = await this.pending.findHead(lane.registrationId);
+        if (!row && quiet && handed === lane.handedToWriter && this.isCurrent(lane)) {
+          // the table holds nothing of this registration and nothing is on its way there
+          lane.durable = false;
+        }
+      }
+    } catch (error) {
+      this.logger.error(
+        `registration ${lane.registrationId}: callback retry failed: ${(error as Error).message}`,
+      );
+    } finally {
+      this.activeDrains -= 1;
+      this.setBusy(lane, false);
+      if (this.isCurrent(lane)) this.pump(lane);
+    }
+  }
+
+  /** Books the result of a retry; true when the drain may go on with the next row. */
+  private async afterRetry(
+    lane: Lane,
+    row: PendingDeliveryEntity,
+    verdict: AttemptVerdict,
+    callbackUrl: string,
+  ): Promise<boolean> {
+    const now = Date.now();
+    switch (verdict.kind) {
+      case 'delivered':
+        this.delivered(row.receivedAt, now);
+        await this.pending.delete(row.id);
+        return true;
+      case 'gone':
+        await this.registrationGone(lane);
+        return false;
+      case 'drop':
+      case 'refused':
+        this.dropped(lane.registrationId, callbackUrl, verdict);
+        await this.pending.delete(row.id);
+        return true;
+      case 'retry': {
+        const attempts = row.attempts + 1;
+        const at = nextAttemptAt(verdict, attempts, now, row.deadlineAt, this.backoff);
+        if (at === undefined) {
+          this.droppedAtDeadline(lane.registrationId, verdict.reason);
+          await this.pending.delete(row.id);
+          return true;
+        }
+        this.count('retry_scheduled');
+        await this.pending.recordFailure(row.id, attempts, at, verdict.reason);
+        return false;
+      }
+    }
+  }
+
+  private async registrationGone(lane: Lane): Promise<void> {
+    const id = lane.registrationId;
+    this.gone.add(id);
+    const discarded = lane.queue.length;
+    this.forgetRegistration(id);
+    this.count('gone');
+    this.logger.log(
+      `registration ${id}: callback answered 410 Gone, registration removed` +
+        (discarded > 1 ? ` (${discarded - 1} waiting event(s) dropped)` : ''),
+    );
+    try {
+      await this.registrations.deleteById(id);
+    } catch (error) {
+      this.logger.error(
+        `registration ${id}: could not be removed after 410: ${(error as Error).message}`,
+      );
+    }
+    for (const listener of this.goneListeners) {
+      try {
+        listener(id);
+      } catch (error) {
+        this.logger.error(`registration-gone listener failed: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  private async loadPending(): Promise<void> {
+    try {
+      const ids = await this.pending.registrationIdsWithPending();
+      for (const id of ids) {
+        const lane = this.laneFor(id);
+        if (lane.durable) continue;
+        // events that arrived while this list was read are newer than the stored rows
+        this.handToWriter(lane, lane.queue.splice(0), undefined);
+        lane.durable = true;
+      }
+      this.pendingLoaded = true;
+      if (ids.length > 0)
+        this.logger.log(`resuming stored callbacks of ${ids.length} registration(s)`);
+    } catch (error) {
+      this.logger.error(`cannot read the callback retry table yet: ${(error as Error).message}`);
+      return;
+    }
+    for (const lane of [...this.lanes.values()]) this.pump(lane);
+  }
+
+  private isCurrent(lane: Lane): boolean {
+    return !this.closed && this.lanes.get(lane.registrationId) === lane;
+  }
+
+  private setBusy(lane: Lane, busy: boolean): void {
+    if (lane.busy === busy) return;
+    lane.busy = busy;
+    this.busyCount += busy ? 1 : -1;
+    if (this.busyCount === 0) for (const resolve of this.busyWaiters.splice(0)) resolve();
+  }
+
+  private async whenIdle(deadline: number): Promise<void> {
+    if (this.busyCount === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise<void>((resolve) => this.busyWaiters.push(resolve)),
+      new Promise<void>(
+        (resolve) => (timer = setTimeout(resolve, Math.max(deadline - Date.now(), 0))),
+      ),
+    ]);
+    clearTimeout(timer);
+  }
+
+  private delivered(receivedAt: number, now: number): void {
+    this.count('delivered');
+    this.latency.observe(Math.max(now - receivedAt, 0) / 1000);
+  }
+
+  private dropped(
+    registrationId: number,
+    callbackUrl: string,
+    verdict: { kind: 'drop' | 'refused'; reason: string },
+  ): void {
+    this.count(verdict.kind === 'refused' ? 'refused' : 'dropped_status');
+    this.logger.warn(
+      `registration ${registrationId}: callback to ${CallbackDeliveryService.describe(callbackUrl)} ` +
+        `${verdict.kind === 'refused' ? 'refused' : 'dropped'}: ${verdict.reason}`,
+    );
+  }
+
+  private droppedAtDeadline(registrationId: number, reason: string): void {
+    this.count('dropped_deadline');
+    this.logger.warn(
+      `registration ${registrationId}: callback dropped, not delivered within ${this.settings.callback.retryDeadlineHours} h (last error: ${reason})`,
+    );
+  }
+
+  private count(outcome: CallbackOutcome): void {
+    this.outcomes.inc({ outcome });
+  }
+}

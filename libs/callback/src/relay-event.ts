@@ -1,0 +1,14 @@
+/** An event the listener relays to a registration's callback. */
+export interface RelayEvent {
+  registrationId: number;
+  instanceUrl: string;
+  tag: string;
+  appId: string;
+  callbackUrl: string;
+  /** `notification` or `conversation`. */
+  event: string;
+  /** Exactly what Mastodon sent as `payload` (usually a JSON string). */
+  payload: unknown;
+  /** When the frame arrived (ms since the epoch); relay latency is measured from here. */
+  receivedAt: number;
+}

@@ -1,0 +1,46 @@
+import { randomUUID } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
+
+/** Headers of one signed attempt (Standard Webhooks). */
+export interface WebhookHeaders {
+  'webhook-id': string;
+  'webhook-timestamp': string;
+  'webhook-signature': string;
+}
+
+/** A fresh Standard Webhooks message id; generated once per event and kept across retries. */
+export function newWebhookId(): string {
+  return `msg_${randomUUID().replace(/-/g, '')}`;
+}
+
+const MAX_CACHED_KEYS = 1_000;
+
+/**
+ * Signs callback bodies with the app's webhook secret. One `Webhook` per secret
+ * is kept, so the hot path does not rebuild the key for every event.
+ */
+export class WebhookSigner {
+  private readonly bySecret = new Map<string, Webhook>();
+
+  /** `timestampMs` is the time of this attempt; the signature changes with it, the id does not. */
+  sign(secret: string, webhookId: string, timestampMs: number, body: string): WebhookHeaders {
+    const timestamp = new Date(timestampMs);
+    return {
+      'webhook-id': webhookId,
+      'webhook-timestamp': String(Math.floor(timestampMs / 1000)),
+      'webhook-signature': this.webhookFor(secret).sign(webhookId, timestamp, body),
+    };
+  }
+
+  private webhookFor(secret: string): Webhook {
+    let webhook = this.bySecret.get(secret);
+    if (!webhook) {
+      // the key is the secret's UTF-8 bytes: 'raw' with a string would take UTF-16 code units instead
+      webhook = new Webhook(Buffer.from(secret, 'utf8'), { format: 'raw' });
+      // secrets change only on config reload, so a full cache means churn: start over rather than grow
+      if (this.bySecret.size >= MAX_CACHED_KEYS) this.bySecret.clear();
+      this.bySecret.set(secret, webhook);
+    }
+    return webhook;
+  }
+}
