@@ -30,7 +30,9 @@ export class ChildProcesses {
 
   /** An app process; its output goes to `logLine` (kept quiet unless it fails). */
   spawnApp(script: string, env: Record<string, string>, onOutput: (chunk: string) => void): ChildProcess {
-    const child = spawn(process.execPath, [script], {
+    // e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the apps under load
+    const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, script], {
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
