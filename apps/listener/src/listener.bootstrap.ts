@@ -7,9 +7,13 @@ import { ListenerModule } from './listener.module';
 
 /** Builds the listener (streams, reconcile loop, callback delivery) and serves /health and /metrics on LISTENER_PORT. */
 export async function createListenerApp(settings: Settings): Promise<NestFastifyApplication> {
-  const app = await NestFactory.create<NestFastifyApplication>(ListenerModule.forRoot(settings), createFastifyAdapter(), {
-    bufferLogs: true,
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    ListenerModule.forRoot(settings),
+    createFastifyAdapter(),
+    {
+      bufferLogs: true,
+    },
+  );
   app.useLogger(app.get(Logger));
   await app.listen(settings.listener.port, settings.listener.host);
   return app;

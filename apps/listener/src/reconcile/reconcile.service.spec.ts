@@ -1,0 +1,294 @@
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { CallbackDispatcher } from '@app/callback';
+import { AppConfigService, ConfigMaps, InstanceAccess, Settings } from '@app/config';
+import { Registration, RegistrationRepository } from '@app/database';
+import { strictStub } from '@app/mastodon/testing/strict-stub';
+import { hashSecret } from '@app/security';
+import { ListenerMetrics } from '../listener.metrics';
+import { StreamRegistryService } from '../streams/stream-registry.service';
+import { CHANGE_OVERLAP_MS, RECONCILE_INTERVAL_NAME, ReconcileService } from './reconcile.service';
+
+const HOUR = 3_600_000;
+const settings = {
+  registrationTtlHours: 72,
+  listener: { pollIntervalMs: 200, fullResyncIntervalMs: 60_000 },
+} as Settings;
+
+function row(id: number, lastUpdate: number, overrides: Partial<Registration> = {}): Registration {
+  return {
+    id,
+    lastUpdate,
+    instanceUrl: 'https://m.example',
+    appId: 'app',
+    tag: `t${id}`,
+    accessToken: `token-${id}`,
+    appSecretHash: hashSecret('secret'),
+    callbackUrl: 'https://cb.example/x',
+    endpoint: null,
+    ...overrides,
+  };
+}
+
+describe('ReconcileService', () => {
+  const NOW = 1_700_000_000_000;
+  let calls: string[];
+  let repo: {
+    findExpiredIds: jest.Mock;
+    deleteExpiredByIds: jest.Mock;
+    findAll: jest.Mock;
+    findChangedSince: jest.Mock;
+    countAll: jest.Mock;
+    findAllIds: jest.Mock;
+  };
+  let streams: {
+    ensure: jest.Mock;
+    stop: jest.Mock;
+    has: jest.Mock;
+    refreshLimits: jest.Mock;
+    size: number;
+  };
+  let open: Set<number>;
+  let maps: ConfigMaps;
+  let apps: Record<string, { secret: string }>;
+  let instanceAllowed: boolean;
+  let reloadListener: (() => void) | undefined;
+  let goneListener: ((id: number) => void) | undefined;
+  let scheduler: { addInterval: jest.Mock; deleteInterval: jest.Mock; doesExist: jest.Mock };
+  let lastSuccess: number | undefined;
+  let service: ReconcileService;
+
+  beforeEach(() => {
+    jest.useFakeTimers({ now: NOW });
+    calls = [];
+    open = new Set();
+    apps = { app: { secret: 'secret' } };
+    instanceAllowed = true;
+    maps = { apps, instances: {}, files: { apps: '', instances: '' }, warnings: [] };
+    const log =
+      (name: string, result?: (...args: never[]) => unknown) =>
+      (...args: unknown[]) => {
+        calls.push(
+          `${name}(${args.map((a) => (typeof a === 'number' ? String(a) : JSON.stringify(a))).join(', ')})`,
+        );
+        return result?.(...(args as never[]));
+      };
+    repo = {
+      findExpiredIds: jest.fn().mockResolvedValue([]),
+      deleteExpiredByIds: jest.fn().mockResolvedValue(undefined),
+      findAll: jest.fn().mockResolvedValue([]),
+      findChangedSince: jest.fn().mockResolvedValue([]),
+      countAll: jest.fn().mockResolvedValue(0),
+      findAllIds: jest.fn().mockResolvedValue([]),
+    };
+    const loggedRepo = Object.fromEntries(
+      Object.entries(repo).map(([name, fn]) => [
+        name,
+        (...args: never[]) => log(name, fn)(...args),
+      ]),
+    );
+    streams = {
+      ensure: jest.fn((registration: Registration) => {
+        calls.push(`ensure(${registration.id}, ${registration.accessToken})`);
+        open.add(registration.id);
+      }),
+      stop: jest.fn((id: number, why: string, options: { forget: boolean }) => {
+        calls.push(`stop(${id}, ${why}, forget=${options.forget})`);
+        return open.delete(id);
+      }),
+      has: jest.fn((id: number) => open.has(id)),
+      refreshLimits: jest.fn(() => calls.push('refreshLimits')),
+      get size() {
+        return open.size;
+      },
+    };
+    scheduler = {
+      addInterval: jest.fn(log('addInterval')),
+      deleteInterval: jest.fn(log('deleteInterval')),
+      doesExist: jest.fn(() => true),
+    };
+    const config = strictStub<AppConfigService>('AppConfigService', {
+      get maps() {
+        return maps;
+      },
+      findApp: (appId: string) => apps[appId],
+      instanceAccess: (): InstanceAccess =>
+        instanceAllowed
+          ? { allowed: true, entry: {}, exact: true }
+          : { allowed: false, reason: 'instance is not configured in instance_map' },
+      onReload: (listener: (maps: ConfigMaps) => void) => {
+        reloadListener = () => listener(maps);
+        return () => (reloadListener = undefined);
+      },
+    });
+    lastSuccess = undefined;
+    service = new ReconcileService(
+      strictStub<RegistrationRepository>('RegistrationRepository', loggedRepo),
+      strictStub<StreamRegistryService>('StreamRegistryService', streams),
+      config,
+      strictStub<CallbackDispatcher>('CallbackDispatcher', {
+        onRegistrationGone: (listener: (id: number) => void) => {
+          goneListener = listener;
+          return () => (goneListener = undefined);
+        },
+      }),
+      strictStub<SchedulerRegistry>('SchedulerRegistry', scheduler),
+      strictStub<ListenerMetrics>('ListenerMetrics', {
+        reconcileDuration: { startTimer: () => () => 0 } as never,
+        reconcileLastSuccess: { set: (value: number) => (lastSuccess = value) } as never,
+      }),
+      settings,
+    );
+    for (const level of ['log', 'debug', 'error'] as const) {
+      jest
+        .spyOn((service as unknown as { logger: Record<string, () => void> }).logger, level)
+        .mockImplementation(() => undefined);
+    }
+  });
+
+  afterEach(() => {
+    service.onModuleDestroy();
+    jest.useRealTimers();
+  });
+
+  it('starts with a full read that opens every allowed row, then reads only changes since the watermark minus the overlap', async () => {
+    repo.findAll.mockResolvedValueOnce([row(1, NOW - 10_000), row(2, NOW - 5_000)]);
+    await service.runPass();
+    expect(calls).toEqual([
+      `findExpiredIds(${NOW - 72 * HOUR})`,
+      'findAll()',
+      'ensure(1, token-1)',
+      'ensure(2, token-2)',
+    ]);
+    expect(lastSuccess).toBe(NOW / 1000);
+
+    calls = [];
+    repo.findChangedSince.mockResolvedValueOnce([row(2, NOW - 5_000), row(3, NOW + 100)]);
+    repo.countAll.mockResolvedValueOnce(3);
+    await service.runPass();
+    // row 2 is unchanged and its stream is open: skipped
+    expect(calls).toEqual([
+      `findExpiredIds(${NOW - 72 * HOUR})`,
+      `findChangedSince(${NOW - 5_000 - CHANGE_OVERLAP_MS})`,
+      'ensure(3, token-3)',
+      'countAll()',
+    ]);
+
+    calls = [];
+    await service.runPass();
+    // row 3 was stamped in the future (a writer's clock ahead): the watermark stops at the pass's start
+    expect(calls[1]).toBe(`findChangedSince(${NOW - CHANGE_OVERLAP_MS})`);
+  });
+
+  it('reopens a renewed row with its new token', async () => {
+    repo.findAll.mockResolvedValueOnce([row(1, NOW - 10_000)]);
+    await service.runPass();
+    calls = [];
+    repo.findChangedSince.mockResolvedValueOnce([row(1, NOW, { accessToken: 'renewed' })]);
+    repo.countAll.mockResolvedValueOnce(1);
+    await service.runPass();
+    expect(calls).toContain('ensure(1, renewed)');
+  });
+
+  it('finds deleted rows cheaply: ids are fetched only when the count differs', async () => {
+    repo.findAll.mockResolvedValueOnce([row(1, NOW), row(2, NOW), row(3, NOW)]);
+    await service.runPass();
+    calls = [];
+    repo.countAll.mockResolvedValueOnce(2);
+    repo.findAllIds.mockResolvedValueOnce([1, 3]);
+    await service.runPass();
+    expect(calls.slice(2)).toEqual([
+      'countAll()',
+      'findAllIds()',
+      'stop(2, registration removed, forget=true)',
+    ]);
+
+    calls = [];
+    repo.countAll.mockResolvedValueOnce(2);
+    await service.runPass();
+    expect(calls).not.toContain('findAllIds()');
+  });
+
+  it('closes expired rows before deleting them, and only rows still not renewed', async () => {
+    repo.findAll.mockResolvedValueOnce([row(1, NOW - 73 * HOUR)]);
+    await service.runPass();
+    calls = [];
+    repo.findExpiredIds.mockResolvedValueOnce([1]);
+    repo.countAll.mockResolvedValueOnce(0);
+    await service.runPass();
+    expect(calls.slice(0, 3)).toEqual([
+      `findExpiredIds(${NOW - 72 * HOUR})`,
+      'stop(1, not renewed within 72 h, forget=true)',
+      `deleteExpiredByIds([1], ${NOW - 72 * HOUR})`,
+    ]);
+  });
+
+  it('closes without deleting the streams the config no longer allows', async () => {
+    apps.app = { secret: 'rotated' };
+    repo.findAll.mockResolvedValueOnce([row(1, NOW), row(2, NOW, { appId: 'gone' })]);
+    await service.runPass();
+    expect(calls).toEqual([
+      `findExpiredIds(${NOW - 72 * HOUR})`,
+      'findAll()',
+      'stop(1, app secret changed since the registration, forget=false)',
+      'stop(2, app is no longer in app_map, forget=false)',
+    ]);
+    expect(repo.deleteExpiredByIds).not.toHaveBeenCalled();
+  });
+
+  it('re-evaluates every known row as soon as the config is reloaded', async () => {
+    service.onApplicationBootstrap();
+    repo.findAll.mockResolvedValueOnce([row(1, NOW), row(2, NOW)]);
+    await service.runPass();
+    calls = [];
+    instanceAllowed = false;
+    maps = { ...maps };
+    reloadListener!();
+    expect(calls).toEqual([
+      'stop(1, instance is not configured in instance_map, forget=false)',
+      'stop(2, instance is not configured in instance_map, forget=false)',
+      'refreshLimits',
+    ]);
+    calls = [];
+    instanceAllowed = true;
+    reloadListener!();
+    expect(calls).toEqual(['ensure(1, token-1)', 'ensure(2, token-2)', 'refreshLimits']);
+  });
+
+  it('registers its interval at bootstrap, never overlaps passes, and removes the interval on shutdown', async () => {
+    let release!: (rows: Registration[]) => void;
+    repo.findAll.mockImplementationOnce(() => new Promise((resolve) => (release = resolve)));
+    service.onApplicationBootstrap();
+    expect(scheduler.addInterval).toHaveBeenCalledWith(RECONCILE_INTERVAL_NAME, expect.anything());
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    // five ticks while the first pass waits for the database: none starts another pass
+    jest.advanceTimersByTime(1_000);
+    expect(repo.findExpiredIds).toHaveBeenCalledTimes(1);
+    release([]);
+    await service.runPass();
+    jest.advanceTimersByTime(200);
+    expect(repo.findExpiredIds).toHaveBeenCalledTimes(2);
+    service.onModuleDestroy();
+    expect(scheduler.deleteInterval).toHaveBeenCalledWith(RECONCILE_INTERVAL_NAME);
+    clearInterval(scheduler.addInterval.mock.calls[0][1] as NodeJS.Timeout);
+  });
+
+  it('stops the stream of a registration removed after a 410 answer', async () => {
+    service.onApplicationBootstrap();
+    repo.findAll.mockResolvedValueOnce([row(5, NOW)]);
+    await service.runPass();
+    calls = [];
+    goneListener!(5);
+    expect(calls).toEqual(['stop(5, the callback answered 410 Gone, forget=false)']);
+    clearInterval(scheduler.addInterval.mock.calls[0][1] as NodeJS.Timeout);
+  });
+
+  it('keeps the last success time when a pass fails', async () => {
+    await service.runPass();
+    expect(service.lastSuccessAt).toBe(NOW);
+    jest.setSystemTime(NOW + 5_000);
+    repo.findExpiredIds.mockRejectedValueOnce(new Error('database down'));
+    await service.runPass();
+    expect(service.lastSuccessAt).toBe(NOW);
+    expect(service.successAgeMs(NOW + 5_000)).toBe(5_000);
+  });
+});

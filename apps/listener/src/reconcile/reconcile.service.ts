@@ -1,0 +1,220 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnModuleDestroy,
+} from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { CallbackDispatcher } from '@app/callback';
+import { AppConfigService, ConfigMaps, SETTINGS, Settings } from '@app/config';
+import { Registration, RegistrationRepository } from '@app/database';
+import { ListenerMetrics } from '../listener.metrics';
+import { StreamRegistryService } from '../streams/stream-registry.service';
+import { RegistrationPolicy } from './registration-policy';
+
+/**
+ * Rows are re-read this far behind the newest lastUpdate seen: a registration
+ * written by an api process whose clock is behind, or committed late, is still picked up.
+ */
+export const CHANGE_OVERLAP_MS = 30_000;
+export const RECONCILE_INTERVAL_NAME = 'listener-reconcile';
+
+/**
+ * Keeps the open streams in line with the registrations table. Each pass
+ * (every LISTENER_POLL_INTERVAL_MS, never two at once) removes expired rows,
+ * reads only what changed since the previous pass, and finds deleted rows by
+ * comparing a row count with what it knows; every LISTENER_FULL_RESYNC_MS it
+ * reads the whole table instead. A config reload re-checks every known row at once.
+ */
+@Injectable()
+export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(ReconcileService.name);
+  /** Every row seen in the table (allowed or not), by id. */
+  private readonly known = new Map<number, Registration>();
+  private policy: RegistrationPolicy;
+  private policyMaps: ConfigMaps;
+  /** Highest lastUpdate seen. */
+  private watermark = 0;
+  private lastFullAt: number | undefined;
+  private running: Promise<void> | undefined;
+  private lastSuccess: number | undefined;
+  private readonly startedAt = Date.now();
+  private readonly unsubscribes: (() => void)[] = [];
+  private readonly listener: Settings['listener'];
+  private readonly ttlMs: number;
+
+  constructor(
+    private readonly registrations: RegistrationRepository,
+    private readonly streams: StreamRegistryService,
+    private readonly config: AppConfigService,
+    private readonly dispatcher: CallbackDispatcher,
+    private readonly scheduler: SchedulerRegistry,
+    private readonly metrics: ListenerMetrics,
+    @Inject(SETTINGS) settings: Settings,
+  ) {
+    this.listener = settings.listener;
+    this.ttlMs = settings.registrationTtlHours * 3_600_000;
+    this.policyMaps = config.maps;
+    this.policy = new RegistrationPolicy(config);
+  }
+
+  onApplicationBootstrap(): void {
+    this.unsubscribes.push(this.config.onReload(() => this.reevaluate()));
+    this.unsubscribes.push(
+      this.dispatcher.onRegistrationGone((id) => {
+        this.known.delete(id);
+        this.streams.stop(id, 'the callback answered 410 Gone', { forget: false });
+      }),
+    );
+    this.scheduler.addInterval(
+      RECONCILE_INTERVAL_NAME,
+      setInterval(() => void this.runPass(), this.listener.pollIntervalMs),
+    );
+    void this.runPass();
+  }
+
+  onModuleDestroy(): void {
+    if (this.scheduler.doesExist('interval', RECONCILE_INTERVAL_NAME))
+      this.scheduler.deleteInterval(RECONCILE_INTERVAL_NAME);
+    for (const unsubscribe of this.unsubscribes.splice(0)) unsubscribe();
+  }
+
+  /** When the last pass succeeded (ms since the epoch), if one has. */
+  get lastSuccessAt(): number | undefined {
+    return this.lastSuccess;
+  }
+
+  /** Age of the last success, counted from start-up before the first one. */
+  successAgeMs(now = Date.now()): number {
+    return now - (this.lastSuccess ?? this.startedAt);
+  }
+
+  /** Starts a pass unless one is running (passes never overlap); resolves when the running pass ends. */
+  runPass(): Promise<void> {
+    if (!this.running) {
+      this.running = this.pass().finally(() => {
+        this.running = undefined;
+      });
+    }
+    return this.running;
+  }
+
+  /** Applies the current config to every known row: closes what is no longer allowed, opens what now is. */
+  reevaluate(): void {
+    this.refreshPolicy();
+    let stopped = 0;
+    for (const registration of this.known.values()) {
+      if (!this.apply(registration)) stopped += 1;
+    }
+    this.streams.refreshLimits();
+    this.logger.log(`config applied to ${this.known.size} registration(s); ${stopped} not allowed`);
+  }
+
+  private async pass(): Promise<void> {
+    const started = Date.now();
+    const timer = this.metrics.reconcileDuration.startTimer();
+    try {
+      this.refreshPolicy();
+      await this.removeExpired(started);
+      const full =
+        this.lastFullAt === undefined ||
+        started - this.lastFullAt >= this.listener.fullResyncIntervalMs;
+      if (full) await this.fullResync(started);
+      else await this.applyChanges(started);
+      this.lastSuccess = Date.now();
+      this.metrics.reconcileLastSuccess.set(this.lastSuccess / 1000);
+      timer();
+    } catch (error) {
+      this.logger.error(`reconcile pass failed: ${(error as Error).message}`);
+    }
+  }
+
+  private async removeExpired(now: number): Promise<void> {
+    const cutoff = now - this.ttlMs;
+    const expired = await this.registrations.findExpiredIds(cutoff);
+    if (expired.length === 0) return;
+    for (const id of expired) {
+      this.known.delete(id);
+      this.streams.stop(id, `not renewed within ${this.ttlMs / 3_600_000} h`, { forget: true });
+    }
+    await this.registrations.deleteExpiredByIds(expired, cutoff);
+    this.logger.log(`${expired.length} expired registration(s) removed`);
+  }
+
+  private async fullResync(now: number): Promise<void> {
+    const rows = await this.registrations.findAll();
+    const seen = new Set<number>();
+    for (const row of rows) {
+      seen.add(row.id);
+      this.remember(row, now);
+    }
+    for (const id of [...this.known.keys()]) {
+      if (!seen.has(id)) this.forget(id);
+    }
+    this.lastFullAt = now;
+    this.logger.debug(
+      `full resync: ${rows.length} registration(s), ${this.streams.size} stream(s)`,
+    );
+  }
+
+  private async applyChanges(now: number): Promise<void> {
+    const rows = await this.registrations.findChangedSince(
+      Math.max(0, this.watermark - CHANGE_OVERLAP_MS),
+    );
+    for (const row of rows) this.remember(row, now);
+    const count = await this.registrations.countAll();
+    if (count === this.known.size) return;
+    const ids = new Set(await this.registrations.findAllIds());
+    for (const id of [...this.known.keys()]) {
+      if (!ids.has(id)) this.forget(id);
+    }
+  }
+
+  /**
+   * Records a row read from the table and acts on it unless nothing that
+   * matters changed. The watermark never passes this pass's start: a row
+   * stamped in the future by a writer with a fast clock must not hide the
+   * rows that correct clocks write meanwhile.
+   */
+  private remember(row: Registration, now: number): void {
+    const seenUpTo = Math.min(row.lastUpdate, now);
+    if (seenUpTo > this.watermark) this.watermark = seenUpTo;
+    const previous = this.known.get(row.id);
+    this.known.set(row.id, row);
+    if (
+      previous &&
+      previous.lastUpdate === row.lastUpdate &&
+      previous.accessToken === row.accessToken &&
+      previous.endpoint === row.endpoint &&
+      previous.callbackUrl === row.callbackUrl &&
+      previous.appSecretHash === row.appSecretHash &&
+      this.streams.has(row.id)
+    ) {
+      return;
+    }
+    this.apply(row);
+  }
+
+  /** Opens or updates the stream of an allowed row, closes that of a refused one; returns whether it is allowed. */
+  private apply(row: Registration): boolean {
+    const verdict = this.policy.evaluate(row);
+    if (verdict.allowed) {
+      this.streams.ensure(row, verdict.instance);
+      return true;
+    }
+    this.streams.stop(row.id, verdict.reason, { forget: false });
+    return false;
+  }
+
+  private forget(id: number): void {
+    this.known.delete(id);
+    this.streams.stop(id, 'registration removed', { forget: true });
+  }
+
+  private refreshPolicy(): void {
+    if (this.config.maps === this.policyMaps) return;
+    this.policyMaps = this.config.maps;
+    this.policy = new RegistrationPolicy(this.config);
+  }
+}

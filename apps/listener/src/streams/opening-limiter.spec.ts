@@ -1,0 +1,59 @@
+import { OpeningLimiter } from './opening-limiter';
+
+describe('OpeningLimiter', () => {
+  let granted: string[];
+  let limiter: OpeningLimiter<string>;
+
+  beforeEach(() => {
+    granted = [];
+    limiter = new OpeningLimiter<string>((holder) => granted.push(holder));
+  });
+
+  it('admits up to the limit per key and queues the rest in order', () => {
+    expect(limiter.acquire('a', 'one', 2)).toBe(true);
+    expect(limiter.acquire('a', 'two', 2)).toBe(true);
+    expect(limiter.acquire('a', 'three', 2)).toBe(false);
+    expect(limiter.acquire('a', 'four', 2)).toBe(false);
+    expect(limiter.acquire('b', 'other', 2)).toBe(true);
+    expect([limiter.activeCount('a'), limiter.waitingCount('a')]).toEqual([2, 2]);
+
+    limiter.release('a', 'one', 2);
+    expect(granted).toEqual(['three']);
+    limiter.release('a', 'two', 2);
+    expect(granted).toEqual(['three', 'four']);
+    expect(limiter.isActive('a', 'four')).toBe(true);
+  });
+
+  it('drops a waiting holder that gives up without granting it', () => {
+    limiter.acquire('a', 'one', 1);
+    limiter.acquire('a', 'two', 1);
+    limiter.release('a', 'two', 1);
+    limiter.release('a', 'one', 1);
+    expect(granted).toEqual([]);
+    expect(limiter.activeCount('a')).toBe(0);
+    expect(limiter.keysWithWaiting()).toEqual([]);
+  });
+
+  it('treats 0 or no limit as unlimited and lets waiting holders in when the limit is raised', () => {
+    for (const holder of ['x', 'y', 'z'])
+      expect(limiter.acquire('u', holder, undefined)).toBe(true);
+    expect(limiter.acquire('u', 'w', 0)).toBe(true);
+    limiter.acquire('l', 'one', 1);
+    limiter.acquire('l', 'two', 1);
+    limiter.acquire('l', 'three', 1);
+    expect(limiter.firstWaiting('l')).toBe('two');
+    limiter.pump('l', 3);
+    expect(granted).toEqual(['two', 'three']);
+  });
+
+  it('is idempotent for a holder already admitted or waiting', () => {
+    expect(limiter.acquire('a', 'one', 1)).toBe(true);
+    expect(limiter.acquire('a', 'one', 1)).toBe(true);
+    expect(limiter.acquire('a', 'two', 1)).toBe(false);
+    expect(limiter.acquire('a', 'two', 1)).toBe(false);
+    expect(limiter.waitingCount('a')).toBe(1);
+    limiter.release('a', 'one', 1);
+    limiter.release('a', 'one', 1);
+    expect(granted).toEqual(['two']);
+  });
+});

@@ -1,0 +1,334 @@
+import { CallbackDispatcher } from '@app/callback';
+import { InstanceEntry, Settings } from '@app/config';
+import { Registration, RegistrationRepository } from '@app/database';
+import {
+  MastodonStream,
+  MastodonStreamFactory,
+  StreamEnd,
+  StreamTarget,
+  StreamTargetError,
+  StreamTargetService,
+} from '@app/mastodon';
+import { strictStub } from '@app/mastodon/testing/strict-stub';
+import { EventRouterService } from '../events/event-router.service';
+import { ListenerMetrics } from '../listener.metrics';
+import { StreamEntry } from './stream-entry';
+import { StreamRegistryService } from './stream-registry.service';
+
+const settings = {
+  listener: {
+    pingIntervalMs: 1_000,
+    reconnectBaseMs: 100,
+    reconnectMaxMs: 1_000,
+    maxOpeningPerInstance: 50,
+  },
+} as Settings;
+
+class FakeStream {
+  readonly open = jest.fn();
+  readonly close = jest.fn();
+  readonly terminate = jest.fn();
+  readonly ping = jest.fn().mockReturnValue(true);
+  constructor(readonly context: StreamEntry) {}
+}
+
+function registration(id: number, overrides: Partial<Registration> = {}): Registration {
+  return {
+    id,
+    lastUpdate: 1_000 + id,
+    instanceUrl: 'https://m.example',
+    appId: 'app',
+    tag: `t${id}`,
+    accessToken: `token-${id}`,
+    appSecretHash: 'sha256:x',
+    callbackUrl: `https://cb.example/${id}`,
+    endpoint: null,
+    ...overrides,
+  };
+}
+
+const end = (overrides: Partial<StreamEnd>): StreamEnd => ({
+  reason: 'network',
+  opened: false,
+  deliberate: false,
+  detail: 'x',
+  ...overrides,
+});
+
+async function flush(): Promise<void> {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+}
+
+describe('StreamRegistryService', () => {
+  let calls: string[];
+  let streams: FakeStream[];
+  let resolve: jest.Mock<
+    Promise<StreamTarget>,
+    [{ instanceUrl: string; endpoint: string | null; instance: InstanceEntry }]
+  >;
+  let route: jest.Mock;
+  let deleteByIdIfUnchanged: jest.Mock<Promise<boolean>, [number, number]>;
+  let forgetRegistration: jest.Mock<void, [number]>;
+  let metrics: { gauge: number; connects: number; reconnects: number; failures: string[] };
+  let registry: StreamRegistryService;
+  const target: StreamTarget = {
+    url: new URL('ws://10.0.0.2/api/v1/streaming?stream=user'),
+    endpoint: 'user',
+    guard: false,
+  };
+
+  beforeEach(() => {
+    jest.useFakeTimers();
+    calls = [];
+    streams = [];
+    metrics = { gauge: 0, connects: 0, reconnects: 0, failures: [] };
+    resolve = jest.fn().mockResolvedValue(target);
+    route = jest.fn();
+    deleteByIdIfUnchanged = jest.fn().mockImplementation(async (id: number) => {
+      calls.push(`delete ${id}`);
+      return true;
+    });
+    forgetRegistration = jest.fn().mockImplementation((id: number) => calls.push(`forget ${id}`));
+    const factory = strictStub<MastodonStreamFactory>('MastodonStreamFactory', {
+      create: <C>(context: C) => {
+        const stream = new FakeStream(context as StreamEntry);
+        stream.close.mockImplementation((code: number) =>
+          calls.push(`close ${stream.context.id} ${code}`),
+        );
+        streams.push(stream);
+        return stream as unknown as MastodonStream<C>;
+      },
+    });
+    const listenerMetrics = strictStub<ListenerMetrics>('ListenerMetrics', {
+      streamsOpen: {
+        labels: () => ({ inc: () => (metrics.gauge += 1), dec: () => (metrics.gauge -= 1) }),
+      } as never,
+      connects: { labels: () => ({ inc: () => (metrics.connects += 1) }) } as never,
+      reconnects: { labels: () => ({ inc: () => (metrics.reconnects += 1) }) } as never,
+      streamFailed: (_instance: string, reason: string) => {
+        metrics.failures.push(reason);
+      },
+    });
+    registry = new StreamRegistryService(
+      strictStub<StreamTargetService>('StreamTargetService', { resolve: resolve as never }),
+      factory,
+      strictStub<EventRouterService>('EventRouterService', { route }),
+      strictStub<RegistrationRepository>('RegistrationRepository', { deleteByIdIfUnchanged }),
+      strictStub<CallbackDispatcher>('CallbackDispatcher', { forgetRegistration }),
+      listenerMetrics,
+      settings,
+    );
+    jest
+      .spyOn((registry as unknown as { logger: object }).logger as { log: () => void }, 'log')
+      .mockImplementation(() => undefined);
+    jest
+      .spyOn((registry as unknown as { logger: object }).logger as { warn: () => void }, 'warn')
+      .mockImplementation(() => undefined);
+    jest
+      .spyOn((registry as unknown as { logger: object }).logger as { debug: () => void }, 'debug')
+      .mockImplementation(() => undefined);
+  });
+
+  afterEach(() => {
+    jest.useRealTimers();
+    jest.restoreAllMocks();
+  });
+
+  function opened(stream: FakeStream): void {
+    registry.streamOpened(stream as unknown as MastodonStream<StreamEntry>);
+  }
+
+  function ended(stream: FakeStream, how: Partial<StreamEnd>): void {
+    registry.streamEnded(stream as unknown as MastodonStream<StreamEntry>, end(how));
+  }
+
+  it('resolves the target, then opens a stream with the registration’s token, and counts it once open', async () => {
+    registry.ensure(registration(1, { endpoint: 'direct' }), { replaceUrl: 'http://10.0.0.2' });
+    expect(resolve).toHaveBeenCalledWith({
+      instanceUrl: 'https://m.example',
+      endpoint: 'direct',
+      instance: { replaceUrl: 'http://10.0.0.2' },
+    });
+    expect(streams).toHaveLength(0);
+    await flush();
+    expect(streams).toHaveLength(1);
+    expect(streams[0].open).toHaveBeenCalledWith({
+      url: target.url,
+      accessToken: 'token-1',
+      guard: false,
+    });
+    expect(registry.openCount).toBe(0);
+    opened(streams[0]);
+    expect([registry.openCount, metrics.gauge, metrics.connects]).toEqual([1, 1, 1]);
+
+    const data = Buffer.from('{}');
+    registry.streamMessage(streams[0] as unknown as MastodonStream<StreamEntry>, data, false);
+    expect(route).toHaveBeenCalledWith(streams[0].context, data, false, expect.any(Number));
+    expect(streams[0].context.endpoint).toBe('user');
+  });
+
+  it('reconnects on a new token or endpoint, closing the old stream first; a new callback URL just updates', async () => {
+    registry.ensure(registration(1), {});
+    await flush();
+    opened(streams[0]);
+
+    registry.ensure(registration(1, { callbackUrl: 'https://cb.example/new' }), {});
+    expect(streams).toHaveLength(1);
+    expect(streams[0].context.registration.callbackUrl).toBe('https://cb.example/new');
+
+    registry.ensure(registration(1, { accessToken: 'rotated' }), {});
+    expect(calls).toEqual(['close 1 1000']);
+    await flush();
+    expect(streams).toHaveLength(2);
+    expect(streams[1].open).toHaveBeenCalledWith(
+      expect.objectContaining({ accessToken: 'rotated' }),
+    );
+    ended(streams[0], { deliberate: true, opened: true, reason: 'closed', code: 1000 });
+    expect(metrics.gauge).toBe(0);
+    expect(metrics.failures).toEqual([]);
+
+    registry.ensure(registration(1, { accessToken: 'rotated', endpoint: 'direct' }), {});
+    await flush();
+    expect(streams).toHaveLength(3);
+  });
+
+  it('retries a failed connection after a backoff delay', async () => {
+    jest.spyOn(Math, 'random').mockReturnValue(0);
+    registry.ensure(registration(1), {});
+    await flush();
+    ended(streams[0], { reason: 'network' });
+    expect(metrics.failures).toEqual(['network']);
+    expect(resolve).toHaveBeenCalledTimes(1);
+    jest.advanceTimersByTime(99);
+    expect(resolve).toHaveBeenCalledTimes(1);
+    jest.advanceTimersByTime(1);
+    expect(resolve).toHaveBeenCalledTimes(2);
+    expect(metrics.reconnects).toBe(1);
+    await flush();
+    expect(streams).toHaveLength(2);
+  });
+
+  it('retries when the instance info is unavailable, counting it as instance_info', async () => {
+    jest.spyOn(Math, 'random').mockReturnValue(0);
+    resolve.mockRejectedValueOnce(
+      new StreamTargetError('instance_info', 'instance info unavailable: answered HTTP 503'),
+    );
+    registry.ensure(registration(1), {});
+    await flush();
+    expect(metrics.failures).toEqual(['instance_info']);
+    expect(streams).toHaveLength(0);
+    jest.advanceTimersByTime(100);
+    await flush();
+    expect(streams).toHaveLength(1);
+  });
+
+  it('on 401 stops the stream, forgets its callbacks and deletes the row unless renewed, without retrying', async () => {
+    registry.ensure(registration(7), {});
+    await flush();
+    ended(streams[0], { reason: 'unauthorized', status: 401 });
+    await flush();
+    expect(calls).toEqual(['forget 7', 'delete 7']);
+    expect(deleteByIdIfUnchanged).toHaveBeenCalledWith(7, 1_007);
+    expect(registry.has(7)).toBe(false);
+    expect(metrics.failures).toEqual(['unauthorized']);
+    jest.advanceTimersByTime(10_000);
+    expect(resolve).toHaveBeenCalledTimes(1);
+  });
+
+  it('does not reopen a revoked row read again before its deletion, but tries a renewed one', async () => {
+    registry.ensure(registration(7), {});
+    await flush();
+    ended(streams[0], { reason: 'unauthorized', status: 401 });
+    registry.ensure(registration(7), {});
+    await flush();
+    expect(streams).toHaveLength(1);
+    registry.ensure(registration(7, { lastUpdate: 5_000, accessToken: 'new' }), {});
+    await flush();
+    expect(streams).toHaveLength(2);
+    expect(streams[1].open).toHaveBeenCalledWith(expect.objectContaining({ accessToken: 'new' }));
+  });
+
+  it('keeps at most maxOpening handshakes per instance in progress', async () => {
+    const instance = { maxOpening: 1 };
+    registry.ensure(registration(1), instance);
+    registry.ensure(registration(2), instance);
+    await flush();
+    expect(streams.map((s) => s.context.id)).toEqual([1]);
+    opened(streams[0]);
+    expect(streams.map((s) => s.context.id)).toEqual([1, 2]);
+  });
+
+  it('holds at most maxConnections streams per instance; the next waits for a stop', async () => {
+    const instance = { maxConnections: 1 };
+    registry.ensure(registration(1), instance);
+    registry.ensure(registration(2), instance);
+    await flush();
+    expect(resolve).toHaveBeenCalledTimes(1);
+    registry.stop(1, 'registration removed', { forget: true });
+    expect(calls).toEqual(['forget 1', 'close 1 1000']);
+    await flush();
+    // the slot is held until the closing socket is gone
+    expect(resolve).toHaveBeenCalledTimes(1);
+    ended(streams[0], { deliberate: true, opened: false, reason: 'closed' });
+    await flush();
+    expect(streams.map((s) => s.context.id)).toEqual([1, 2]);
+  });
+
+  it('pings every open stream from one timer', async () => {
+    registry.onModuleInit();
+    registry.ensure(registration(1), {});
+    registry.ensure(registration(2), {});
+    await flush();
+    opened(streams[0]);
+    jest.advanceTimersByTime(1_000);
+    expect(streams[0].ping).toHaveBeenCalledTimes(1);
+    expect(streams[1].ping).not.toHaveBeenCalled();
+    jest.advanceTimersByTime(1_000);
+    expect(streams[0].ping.mock.calls).toEqual([[false], [false]]);
+  });
+
+  it('forgives a missed pong when its own sweep ran late (the process was stalled)', async () => {
+    registry.ensure(registration(1), {});
+    await flush();
+    opened(streams[0]);
+    const sweep = (at: number) =>
+      (registry as unknown as { pingSweep(now: number): void }).pingSweep(at);
+    sweep(10_000);
+    sweep(11_000);
+    sweep(13_000);
+    sweep(14_000);
+    expect(streams[0].ping.mock.calls).toEqual([[false], [false], [true], [false]]);
+  });
+
+  it('closes every stream with 1001 at shutdown and waits for them to end', async () => {
+    registry.onModuleInit();
+    registry.ensure(registration(1), {});
+    registry.ensure(registration(2), {});
+    await flush();
+    opened(streams[0]);
+    opened(streams[1]);
+    let done = false;
+    const shutdown = registry.onModuleDestroy().then(() => (done = true));
+    expect(calls).toEqual(['close 1 1001', 'close 2 1001']);
+    ended(streams[0], { deliberate: true, opened: true, reason: 'closed', code: 1001 });
+    await flush();
+    expect(done).toBe(false);
+    ended(streams[1], { deliberate: true, opened: true, reason: 'closed', code: 1001 });
+    await shutdown;
+    expect(metrics.gauge).toBe(0);
+    expect(streams.every((s) => s.terminate.mock.calls.length === 0)).toBe(true);
+    registry.ensure(registration(3), {});
+    expect(registry.size).toBe(0);
+  });
+
+  it('ignores what a superseded stream reports', async () => {
+    registry.ensure(registration(1), {});
+    await flush();
+    registry.ensure(registration(1, { accessToken: 'new' }), {});
+    await flush();
+    ended(streams[0], { reason: 'unauthorized', status: 401 });
+    expect(deleteByIdIfUnchanged).not.toHaveBeenCalled();
+    expect(metrics.failures).toEqual([]);
+    expect(registry.has(1)).toBe(true);
+  });
+});

@@ -1,0 +1,394 @@
+import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { CallbackDispatcher } from '@app/callback';
+import { InstanceEntry, SETTINGS, Settings } from '@app/config';
+import { Registration, registrationLabel, RegistrationRepository } from '@app/database';
+import {
+  MastodonStream,
+  MastodonStreamFactory,
+  MastodonStreamHandler,
+  StreamEnd,
+  StreamTargetError,
+  StreamTargetService,
+} from '@app/mastodon';
+import { urlForLog } from '@app/security';
+import { EventRouterService } from '../events/event-router.service';
+import { ListenerMetrics, StreamFailureLabel } from '../listener.metrics';
+import { reconnectDelay } from './backoff';
+import { OpeningLimiter } from './opening-limiter';
+import { connectionSettingsKey, StreamEntry } from './stream-entry';
+
+/** A connection that stayed up this long starts the backoff over when it drops. */
+export const STABLE_CONNECTION_MS = 60_000;
+/** At shutdown, how long closing handshakes (code 1001) may take before sockets are cut. */
+const SHUTDOWN_CLOSE_GRACE_MS = 2_000;
+
+/**
+ * Holds one Mastodon stream per allowed registration: opens it (within the
+ * instance's maxConnections and maxOpening), relays its frames to the event
+ * router, pings every open stream from one shared timer, reconnects with
+ * backoff, and removes the registration when the instance says its token is revoked.
+ */
+@Injectable()
+export class StreamRegistryService
+  implements MastodonStreamHandler<StreamEntry>, OnModuleInit, OnModuleDestroy
+{
+  private readonly logger = new Logger(StreamRegistryService.name);
+  private readonly entries = new Map<number, StreamEntry>();
+  private readonly handshakes = new OpeningLimiter<StreamEntry>((entry) =>
+    this.startHandshake(entry),
+  );
+  private readonly connections = new OpeningLimiter<StreamEntry>((entry) => this.connect(entry));
+  private readonly listener: Settings['listener'];
+  private pingTimer: NodeJS.Timeout | undefined;
+  private lastSweepAt = 0;
+  private stopping = false;
+  private openStreams = 0;
+  /** Streams whose end has not been reported yet (to wait for them at shutdown). */
+  private readonly liveStreams = new Set<MastodonStream<StreamEntry>>();
+  private allEnded: (() => void) | undefined;
+  /**
+   * Registrations whose token the instance refused, by id, with the lastUpdate
+   * of that row: a reconcile pass that read the row before its deletion must
+   * not reopen it. A renewed row (another lastUpdate) is tried again.
+   */
+  private readonly revokedRows = new Map<number, number>();
+
+  constructor(
+    private readonly targets: StreamTargetService,
+    private readonly streamFactory: MastodonStreamFactory,
+    private readonly router: EventRouterService,
+    private readonly registrations: RegistrationRepository,
+    private readonly dispatcher: CallbackDispatcher,
+    private readonly metrics: ListenerMetrics,
+    @Inject(SETTINGS) settings: Settings,
+  ) {
+    this.listener = settings.listener;
+  }
+
+  onModuleInit(): void {
+    this.pingTimer = setInterval(() => this.pingSweep(), this.listener.pingIntervalMs);
+    this.pingTimer.unref();
+  }
+
+  /** Closes every stream with 1001 (going away), then cuts what has not closed within a short grace. */
+  async onModuleDestroy(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.pingTimer);
+    const count = this.entries.size;
+    for (const entry of this.entries.values()) {
+      entry.state = 'stopped';
+      entry.generation += 1;
+      clearTimeout(entry.retryTimer);
+      const stream = entry.stream;
+      entry.stream = undefined;
+      stream?.close(1001, 'listener shutting down');
+    }
+    this.entries.clear();
+    if (this.liveStreams.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, SHUTDOWN_CLOSE_GRACE_MS);
+        this.allEnded = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      for (const stream of this.liveStreams) stream.terminate();
+    }
+    this.logger.log(`closed ${count} stream(s)`);
+  }
+
+  /** Registrations the registry holds a stream (in any state) for. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Streams open right now. */
+  get openCount(): number {
+    return this.openStreams;
+  }
+
+  has(registrationId: number): boolean {
+    return this.entries.has(registrationId);
+  }
+
+  /** Opens a stream for `registration`, or brings its stream up to date (a new token or endpoint reconnects). */
+  ensure(registration: Registration, instance: InstanceEntry): void {
+    if (this.stopping) return;
+    const revokedAt = this.revokedRows.get(registration.id);
+    if (revokedAt !== undefined) {
+      if (revokedAt === registration.lastUpdate) return;
+      this.revokedRows.delete(registration.id);
+    }
+    const key = connectionSettingsKey(instance);
+    const entry = this.entries.get(registration.id);
+    if (!entry) {
+      const created = new StreamEntry(registration, instance, key);
+      this.entries.set(registration.id, created);
+      if (this.connections.acquire(created.instanceUrl, created, instance.maxConnections)) {
+        this.connect(created);
+      } else {
+        this.logger.log(
+          `stream for ${registrationLabel(registration)} waits: ${created.instanceUrl} is at its maxConnections`,
+        );
+      }
+      return;
+    }
+    const previous = entry.registration;
+    if (previous.instanceUrl !== registration.instanceUrl) {
+      this.stop(registration.id, 'instance changed', { forget: false });
+      this.ensure(registration, instance);
+      return;
+    }
+    const changes: string[] = [];
+    if (previous.accessToken !== registration.accessToken) changes.push('token');
+    if (previous.endpoint !== registration.endpoint) changes.push('endpoint');
+    if (entry.instanceKey !== key) changes.push('instance_map entry');
+    const limitChanged = entry.instance.maxConnections !== instance.maxConnections;
+    entry.registration = registration;
+    entry.instance = instance;
+    entry.instanceKey = key;
+    if (changes.length > 0 && entry.state !== 'waiting_slot') {
+      this.logger.log(
+        `${changes.join(', ')} changed for ${registrationLabel(registration)}: reconnecting`,
+      );
+      this.restart(entry);
+    } else if (previous.callbackUrl !== registration.callbackUrl) {
+      this.logger.log(`callback URL updated for ${registrationLabel(registration)}`);
+    }
+    if (limitChanged) this.connections.pump(entry.instanceUrl, instance.maxConnections);
+  }
+
+  /**
+   * Closes and forgets the stream of `registrationId`. `forget`: the
+   * registration itself is gone, so its undelivered callbacks are dropped too.
+   */
+  stop(registrationId: number, why: string, options: { forget: boolean }): boolean {
+    const entry = this.entries.get(registrationId);
+    if (options.forget) {
+      this.dispatcher.forgetRegistration(registrationId);
+      this.revokedRows.delete(registrationId);
+    }
+    if (!entry) return false;
+    this.entries.delete(registrationId);
+    entry.state = 'stopped';
+    entry.generation += 1;
+    clearTimeout(entry.retryTimer);
+    entry.retryTimer = undefined;
+    const stream = entry.stream;
+    entry.stream = undefined;
+    this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
+    if (stream) {
+      // the slot is free once the socket is really gone (streamEnded), not while it is closing
+      entry.closingStream = stream;
+      stream.close(1000, 'registration stopped');
+    } else {
+      this.connections.release(entry.instanceUrl, entry, entry.instance.maxConnections);
+    }
+    this.logger.log(`stream closed for ${registrationLabel(entry.registration)}: ${why}`);
+    return true;
+  }
+
+  /** After a config reload: limits may have been raised, so waiting streams may start. */
+  refreshLimits(): void {
+    for (const key of this.connections.keysWithWaiting()) {
+      const first = this.connections.firstWaiting(key);
+      if (first) this.connections.pump(key, first.instance.maxConnections);
+    }
+    for (const key of this.handshakes.keysWithWaiting()) {
+      const first = this.handshakes.firstWaiting(key);
+      if (first) this.handshakes.pump(key, this.maxOpening(first));
+    }
+  }
+
+  streamOpened(stream: MastodonStream<StreamEntry>): void {
+    const entry = stream.context;
+    if (entry.stream !== stream) {
+      stream.close(1000, 'superseded');
+      return;
+    }
+    this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
+    entry.state = 'open';
+    entry.openedAt = Date.now();
+    entry.countedStream = stream;
+    this.openStreams += 1;
+    this.metrics.streamsOpen.labels(entry.instanceUrl).inc();
+    this.metrics.connects.labels(entry.instanceUrl).inc();
+    this.logger.log(`stream open: ${entry.endpoint} for ${registrationLabel(entry.registration)}`);
+  }
+
+  streamMessage(stream: MastodonStream<StreamEntry>, data: Buffer, isBinary: boolean): void {
+    const entry = stream.context;
+    if (entry.stream !== stream) return;
+    try {
+      this.router.route(entry, data, isBinary, Date.now());
+    } catch (error) {
+      this.logger.error(
+        `frame not handled for ${registrationLabel(entry.registration)}: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  streamEnded(stream: MastodonStream<StreamEntry>, end: StreamEnd): void {
+    this.liveStreams.delete(stream);
+    if (this.liveStreams.size === 0) this.allEnded?.();
+    const entry = stream.context;
+    if (entry.countedStream === stream) {
+      entry.countedStream = undefined;
+      this.openStreams -= 1;
+      this.metrics.streamsOpen.labels(entry.instanceUrl).dec();
+    }
+    if (entry.closingStream === stream) {
+      entry.closingStream = undefined;
+      this.connections.release(entry.instanceUrl, entry, entry.instance.maxConnections);
+    }
+    if (entry.stream !== stream) return;
+    entry.stream = undefined;
+    this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
+    if (end.deliberate || entry.state === 'stopped' || this.stopping) return;
+    if (end.reason === 'unauthorized') {
+      this.revoked(entry, end);
+      return;
+    }
+    const cause = end.reason === 'closed' && end.opened ? '' : ` (${end.reason}: ${end.detail})`;
+    const what = end.opened
+      ? `stream closed with code ${end.code ?? 1006}${cause}`
+      : `stream failed to open${cause}`;
+    this.retryLater(entry, end.reason, what);
+  }
+
+  private connect(entry: StreamEntry): void {
+    if (entry.state === 'stopped' || this.stopping) return;
+    const generation = ++entry.generation;
+    entry.state = 'resolving';
+    const registration = entry.registration;
+    this.targets
+      .resolve({
+        instanceUrl: registration.instanceUrl,
+        endpoint: registration.endpoint,
+        instance: entry.instance,
+      })
+      .then(
+        (target) => {
+          if (entry.generation !== generation || entry.state !== 'resolving') return;
+          entry.target = target;
+          entry.endpoint = target.endpoint;
+          if (this.handshakes.acquire(entry.instanceUrl, entry, this.maxOpening(entry)))
+            this.startHandshake(entry);
+          else entry.state = 'waiting_handshake';
+        },
+        (error: unknown) => {
+          if (entry.generation !== generation || entry.state !== 'resolving') return;
+          const reason = error instanceof StreamTargetError ? error.reason : 'instance_info';
+          this.retryLater(
+            entry,
+            reason,
+            `stream not opened (${reason}: ${(error as Error).message})`,
+          );
+        },
+      )
+      .catch((error: unknown) => {
+        this.logger.error(
+          `stream for ${registrationLabel(registration)} not started: ${(error as Error).message}`,
+        );
+      });
+  }
+
+  private startHandshake(entry: StreamEntry): void {
+    const target = entry.target;
+    if (entry.state === 'stopped' || this.stopping || !target) {
+      this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
+      return;
+    }
+    entry.state = 'connecting';
+    const stream = this.streamFactory.create<StreamEntry>(entry, this);
+    entry.stream = stream;
+    this.liveStreams.add(stream);
+    this.logger.debug(
+      `opening stream ${target.endpoint} at ${urlForLog(target.url.href)} for ${registrationLabel(entry.registration)}`,
+    );
+    stream.open({
+      url: target.url,
+      accessToken: entry.registration.accessToken,
+      guard: target.guard,
+    });
+  }
+
+  private restart(entry: StreamEntry): void {
+    entry.generation += 1;
+    clearTimeout(entry.retryTimer);
+    entry.retryTimer = undefined;
+    const stream = entry.stream;
+    entry.stream = undefined;
+    stream?.close(1000, 'registration changed');
+    this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
+    entry.attempt = 0;
+    entry.openedAt = 0;
+    this.connect(entry);
+  }
+
+  private retryLater(entry: StreamEntry, reason: StreamFailureLabel, what: string): void {
+    this.metrics.streamFailed(entry.instanceUrl, reason);
+    if (entry.openedAt > 0 && Date.now() - entry.openedAt >= STABLE_CONNECTION_MS)
+      entry.attempt = 0;
+    entry.openedAt = 0;
+    const delay = reconnectDelay(
+      entry.attempt,
+      this.listener.reconnectBaseMs,
+      this.listener.reconnectMaxMs,
+    );
+    entry.attempt += 1;
+    entry.state = 'backoff';
+    clearTimeout(entry.retryTimer);
+    entry.retryTimer = setTimeout(() => this.retry(entry), delay);
+    this.logger.warn(
+      `${what} for ${registrationLabel(entry.registration)}; reconnecting in ${delay} ms`,
+    );
+  }
+
+  private retry(entry: StreamEntry): void {
+    entry.retryTimer = undefined;
+    if (entry.state !== 'backoff' || this.stopping) return;
+    this.metrics.reconnects.labels(entry.instanceUrl).inc();
+    this.connect(entry);
+  }
+
+  /** 401/403 on the upgrade: the user revoked the token. The registration is removed unless renewed meanwhile. */
+  private revoked(entry: StreamEntry, end: StreamEnd): void {
+    const { id, lastUpdate } = entry.registration;
+    const label = registrationLabel(entry.registration);
+    this.metrics.streamFailed(entry.instanceUrl, 'unauthorized');
+    this.stop(id, `token revoked (upgrade answered HTTP ${end.status ?? 401})`, { forget: true });
+    this.revokedRows.set(id, lastUpdate);
+    this.registrations.deleteByIdIfUnchanged(id, lastUpdate).then(
+      (deleted) => {
+        if (deleted) this.logger.warn(`registration ${label} removed: its token was revoked`);
+        else
+          this.logger.log(`registration ${label} was renewed or removed meanwhile: kept as it is`);
+      },
+      (error: unknown) => {
+        this.logger.error(
+          `registration ${label} could not be removed: ${(error as Error).message}`,
+        );
+      },
+    );
+  }
+
+  /**
+   * One timer for every stream: a stream that did not answer the previous ping
+   * is cut (and reconnects). When this sweep itself runs late, the process was
+   * stalled (CPU starvation, a long GC) and pongs may still be unread: nobody is
+   * cut this time, or one stall would drop every stream at once.
+   */
+  private pingSweep(now = Date.now()): void {
+    const stalled =
+      this.lastSweepAt > 0 && now - this.lastSweepAt > this.listener.pingIntervalMs * 1.5;
+    this.lastSweepAt = now;
+    for (const entry of this.entries.values()) {
+      if (entry.state === 'open') entry.stream?.ping(stalled);
+    }
+  }
+
+  private maxOpening(entry: StreamEntry): number {
+    return entry.instance.maxOpening ?? this.listener.maxOpeningPerInstance;
+  }
+}

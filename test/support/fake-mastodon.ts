@@ -1,0 +1,435 @@
+import * as http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+
+/**
+ * A fake Mastodon instance for tests and the benchmark: a real HTTP and
+ * WebSocket server on 127.0.0.1 that serves `/api/v1/instance` and
+ * `/api/v1/streaming`, authenticating the upgrade by bearer token like Mastodon.
+ *
+ *   const mastodon = await FakeMastodon.start({ version: '4.3.0' });
+ *   mastodon.addToken('t1');
+ *   // ... the listener connects ...
+ *   await mastodon.waitForConnection((c) => c.token === 't1');
+ *   mastodon.emit('t1', { event: 'notification', payload: JSON.stringify({ id: '1' }) });
+ *
+ * Lean enough to hold tens of thousands of connections in its own process
+ * (`node dist/test/support/fake-mastodon.js`): no timer per connection, no
+ * compression, connection records only when `record` is on.
+ */
+
+export interface FakeMastodonOptions {
+  port?: number;
+  version?: string;
+  /** Announced as urls.streaming_api; absent: not announced. */
+  streamingApi?: string;
+  /** Tokens accepted besides those added; the benchmark accepts any. */
+  acceptToken?: (token: string) => boolean;
+  /** Keep a record of every connection (tests); off for the benchmark. */
+  record?: boolean;
+}
+
+/** One accepted streaming connection as the server saw it. */
+export interface FakeConnection {
+  id: number;
+  token: string;
+  /** The `stream` query parameter. */
+  stream: string;
+  /** Path and query string of the upgrade request. */
+  url: string;
+  /** The Authorization header as received. */
+  authorization: string | undefined;
+  openedAt: number;
+  closed: boolean;
+  /** Close code the server saw (1006 when the socket was cut). */
+  closeCode?: number;
+}
+
+/** A frame to send: a raw string (sent as text as is), a Buffer (sent as binary), or an event object. */
+export type FakeFrame = string | Buffer | { event: string; payload?: unknown; stream?: string[] };
+
+interface LiveConnection {
+  record: FakeConnection;
+  socket: WebSocket;
+}
+
+const STREAMING_PATH = '/api/v1/streaming';
+
+function encodeFrame(frame: FakeFrame, stream: string): { data: string | Buffer; binary: boolean } {
+  if (Buffer.isBuffer(frame)) return { data: frame, binary: true };
+  if (typeof frame === 'string') return { data: frame, binary: false };
+  return {
+    data: JSON.stringify({
+      stream: frame.stream ?? [stream],
+      event: frame.event,
+      payload: frame.payload,
+    }),
+    binary: false,
+  };
+}
+
+export class FakeMastodon {
+  version: string;
+  streamingApi: string | undefined;
+  /** When set, /api/v1/instance answers this status. */
+  instanceInfoStatus: number | undefined;
+  /** When set, /api/v1/instance answers 200 with this body as is. */
+  instanceInfoBody: string | undefined;
+  instanceInfoRequests = 0;
+  upgradeAttempts = 0;
+  connectionsOpened = 0;
+  /** Every accepted connection, in order (only with `record`). */
+  readonly connections: FakeConnection[] = [];
+  /** Every upgrade refused for its token, with the token it carried, in order (only with `record`). */
+  readonly refusedUpgrades: { token: string | undefined; status: number }[] = [];
+
+  private readonly tokens = new Set<string>();
+  private readonly live = new Map<WebSocket, LiveConnection>();
+  private readonly byToken = new Map<string, Set<LiveConnection>>();
+  private readonly rawSockets = new Set<Socket>();
+  private refuseStatus: number | undefined;
+  private redirectLocation: string | undefined;
+  private nextId = 1;
+  private sequence = 0;
+  private cursor: Iterator<LiveConnection> | undefined;
+  private readonly wss: WebSocketServer;
+
+  private constructor(
+    private readonly server: http.Server,
+    private readonly options: FakeMastodonOptions,
+  ) {
+    this.version = options.version ?? '4.3.0';
+    this.streamingApi = options.streamingApi;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      clientTracking: false,
+      maxPayload: 64 * 1024,
+    });
+  }
+
+  static async start(options: FakeMastodonOptions = {}): Promise<FakeMastodon> {
+    const server = http.createServer();
+    const fake = new FakeMastodon(server, { record: true, ...options });
+    server.on('request', (req, res) => fake.handleRequest(req, res));
+    server.on('upgrade', (req, socket, head) => fake.handleUpgrade(req, socket, head));
+    server.on('connection', (socket) => {
+      fake.rawSockets.add(socket);
+      socket.on('close', () => fake.rawSockets.delete(socket));
+    });
+    server.on('clientError', (_error, socket) => socket.destroy());
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return fake;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** `http://127.0.0.1:<port>` */
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  addToken(token: string): void {
+    this.tokens.add(token);
+  }
+
+  /** Later upgrades with `token` answer 401; with `closeCode`, its open connections are closed too (as Mastodon does). */
+  revokeToken(token: string, closeCode?: number): void {
+    this.tokens.delete(token);
+    if (closeCode !== undefined) this.closeConnections(token, closeCode);
+  }
+
+  /** Answers every upgrade with `status` until called with undefined. */
+  refuseUpgrades(status: number | undefined): void {
+    this.refuseStatus = status;
+  }
+
+  /**
+   * Answers upgrades to `/api/v1/streaming` with a 302 to `location` (path and
+   * query, or an absolute URL; the original query is appended when it has none).
+   * Upgrades to any other path ending in `/api/v1/streaming` are served.
+   */
+  redirectUpgrades(location: string | undefined): void {
+    this.redirectLocation = location;
+  }
+
+  /** Open connections, of `token` when given. */
+  openConnections(token?: string): FakeConnection[] {
+    const result: FakeConnection[] = [];
+    const source =
+      token === undefined ? this.live.values() : (this.byToken.get(token) ?? new Set()).values();
+    for (const connection of source) result.push(connection.record);
+    return result;
+  }
+
+  get openCount(): number {
+    return this.live.size;
+  }
+
+  /** Sends `frame` to the open connections of `token` (of stream `stream` only, when given); returns how many. */
+  emit(token: string, frame: FakeFrame, stream?: string): number {
+    let sent = 0;
+    for (const connection of this.byToken.get(token) ?? []) {
+      if (stream !== undefined && connection.record.stream !== stream) continue;
+      const { data, binary } = encodeFrame(frame, connection.record.stream);
+      connection.socket.send(data, { binary });
+      sent += 1;
+    }
+    return sent;
+  }
+
+  /** Sends `frame` to every open connection; returns how many. */
+  emitToAll(frame: FakeFrame): number {
+    for (const connection of this.live.values()) {
+      const { data, binary } = encodeFrame(frame, connection.record.stream);
+      connection.socket.send(data, { binary });
+    }
+    return this.live.size;
+  }
+
+  /**
+   * Sends `count` frames made by `frame(sequence)`, one connection after the
+   * other across calls (round robin), so a steady rate spreads over all streams.
+   */
+  emitRoundRobin(count: number, frame: (sequence: number) => FakeFrame): number {
+    let sent = 0;
+    for (let i = 0; i < count && this.live.size > 0; i++) {
+      let next = this.cursor?.next();
+      if (!next || next.done) {
+        this.cursor = this.live.values();
+        next = this.cursor.next();
+      }
+      const connection = next.value as LiveConnection;
+      if (connection.socket.readyState !== WebSocket.OPEN) continue;
+      const { data, binary } = encodeFrame(frame(this.sequence++), connection.record.stream);
+      connection.socket.send(data, { binary });
+      sent += 1;
+    }
+    return sent;
+  }
+
+  /** Closes the open connections of `token` with `code`. */
+  closeConnections(token: string, code: number, reason = ''): void {
+    for (const connection of [...(this.byToken.get(token) ?? [])])
+      connection.socket.close(code, reason);
+  }
+
+  /** Cuts every open connection without a closing handshake. */
+  dropAll(): void {
+    for (const connection of [...this.live.values()]) connection.socket.terminate();
+  }
+
+  /** Stops reading the connections of `token`: pings go unanswered, as with a dead peer. */
+  silence(token: string): void {
+    for (const connection of this.byToken.get(token) ?? []) connection.socket.pause();
+  }
+
+  /** Waits until a recorded connection matches. */
+  async waitForConnection(
+    match: (connection: FakeConnection) => boolean,
+    timeoutMs = 20_000,
+  ): Promise<FakeConnection> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.connections.find((c) => !c.closed && match(c));
+      if (found) return found;
+      if (Date.now() > deadline)
+        throw new Error('timed out waiting for a matching streaming connection');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const connection of [...this.live.values()]) connection.socket.terminate();
+    for (const socket of this.rawSockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' || path !== '/api/v1/instance') {
+      res
+        .writeHead(404, { 'Content-Type': 'application/json' })
+        .end('{"error":"Record not found"}');
+      return;
+    }
+    this.instanceInfoRequests += 1;
+    if (this.instanceInfoStatus !== undefined) {
+      res
+        .writeHead(this.instanceInfoStatus, { 'Content-Type': 'application/json' })
+        .end('{"error":"unavailable"}');
+      return;
+    }
+    const body =
+      this.instanceInfoBody ??
+      JSON.stringify({
+        uri: `127.0.0.1:${this.port}`,
+        title: 'Fake Mastodon',
+        version: this.version,
+        urls: this.streamingApi === undefined ? {} : { streaming_api: this.streamingApi },
+      });
+    res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' }).end(body);
+  }
+
+  private handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.upgradeAttempts += 1;
+    socket.on('error', () => undefined);
+    const url = new URL(req.url ?? '/', 'http://fake.invalid');
+    if (!url.pathname.endsWith(STREAMING_PATH)) return this.rejectUpgrade(socket, 404);
+    if (this.refuseStatus !== undefined) return this.rejectUpgrade(socket, this.refuseStatus);
+    if (this.redirectLocation !== undefined && url.pathname === STREAMING_PATH) {
+      const location = this.redirectLocation.includes('?')
+        ? this.redirectLocation
+        : `${this.redirectLocation}${url.search}`;
+      return this.rejectUpgrade(socket, 302, { Location: location });
+    }
+    const authorization = req.headers.authorization;
+    const token = /^Bearer (\S+)$/.exec(authorization ?? '')?.[1];
+    if (!token || !(this.tokens.has(token) || this.options.acceptToken?.(token))) {
+      if (this.options.record !== false) this.refusedUpgrades.push({ token, status: 401 });
+      return this.rejectUpgrade(socket, 401);
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) =>
+      this.accept(ws, token, url, req.url ?? '', authorization),
+    );
+  }
+
+  private accept(
+    socket: WebSocket,
+    token: string,
+    url: URL,
+    rawUrl: string,
+    authorization: string | undefined,
+  ): void {
+    this.connectionsOpened += 1;
+    const record: FakeConnection = {
+      id: this.nextId++,
+      token,
+      stream: url.searchParams.get('stream') ?? '',
+      url: rawUrl,
+      authorization,
+      openedAt: Date.now(),
+      closed: false,
+    };
+    if (this.options.record !== false) this.connections.push(record);
+    const connection: LiveConnection = { record, socket };
+    this.live.set(socket, connection);
+    let forToken = this.byToken.get(token);
+    if (!forToken) {
+      forToken = new Set();
+      this.byToken.set(token, forToken);
+    }
+    forToken.add(connection);
+    socket.on('error', () => undefined);
+    socket.on('close', (code: number) => {
+      record.closed = true;
+      record.closeCode = code;
+      this.live.delete(socket);
+      const set = this.byToken.get(token);
+      set?.delete(connection);
+      if (set && set.size === 0) this.byToken.delete(token);
+    });
+  }
+
+  private rejectUpgrade(
+    socket: Duplex,
+    status: number,
+    headers: Record<string, string> = {},
+  ): void {
+    const lines = [
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Status'}`,
+      'Connection: close',
+      'Content-Length: 0',
+    ];
+    for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+    socket.end(`${lines.join('\r\n')}\r\n\r\n`);
+  }
+}
+
+/**
+ * `node dist/test/support/fake-mastodon.js [--port N] [--version V]`: a fake
+ * instance in its own process that accepts any token and records nothing.
+ * Prints `{"port":N}` once listening. When started with an IPC channel
+ * (child_process.fork) it takes messages {type:'emitToAll'|'emit'|'dropAll'|'stats', ...}
+ * and answers `stats` with {type:'stats', open, opened, upgrades, sent}.
+ * {type:'emitRate', perSecond, seconds} sends notifications round robin at that
+ * rate, each payload `{"id":"<sequence>","sentAt":<ms epoch>}`, then answers {type:'emitted', sent}.
+ */
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const option = (name: string) => {
+    const index = args.indexOf(`--${name}`);
+    return index >= 0 ? args[index + 1] : undefined;
+  };
+  const fake = await FakeMastodon.start({
+    port: Number(option('port') ?? 0),
+    version: option('version') ?? '4.3.0',
+    acceptToken: () => true,
+    record: false,
+  });
+  process.stdout.write(`${JSON.stringify({ port: fake.port })}\n`);
+  let sent = 0;
+  const emitRate = (perSecond: number, seconds: number) => {
+    const tickMs = 10;
+    const started = Date.now();
+    const timer = setInterval(() => {
+      const elapsed = Date.now() - started;
+      const due = Math.min(perSecond * seconds, Math.floor((elapsed * perSecond) / 1000));
+      sent += fake.emitRoundRobin(due - sent, (sequence) => ({
+        event: 'notification',
+        payload: JSON.stringify({ id: String(sequence), sentAt: Date.now() }),
+      }));
+      if (elapsed >= seconds * 1000) {
+        clearInterval(timer);
+        process.send?.({ type: 'emitted', sent });
+      }
+    }, tickMs);
+  };
+  process.on(
+    'message',
+    (message: {
+      type?: string;
+      token?: string;
+      frame?: FakeFrame;
+      perSecond?: number;
+      seconds?: number;
+    }) => {
+      if (message.type === 'emitRate') {
+        sent = 0;
+        emitRate(Number(message.perSecond ?? 100), Number(message.seconds ?? 10));
+      } else if (message.type === 'emitToAll' && message.frame !== undefined)
+        fake.emitToAll(message.frame);
+      else if (message.type === 'emit' && message.token && message.frame !== undefined)
+        fake.emit(message.token, message.frame);
+      else if (message.type === 'dropAll') fake.dropAll();
+      else if (message.type === 'stats') {
+        process.send?.({
+          type: 'stats',
+          open: fake.openCount,
+          opened: fake.connectionsOpened,
+          upgrades: fake.upgradeAttempts,
+          sent,
+        });
+      }
+    },
+  );
+  const stop = () => void fake.stop().then(() => process.exit(0));
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+if (require.main === module) {
+  main().catch((error: Error) => {
+    process.stderr.write(`fake mastodon failed: ${error.message}\n`);
+    process.exit(1);
+  });
+}
