@@ -67,21 +67,26 @@ export class ChildProcesses {
 /** Sends `message` and resolves with the child's next message of `replyType`. */
 export function ask<T extends Message>(child: ChildProcess, message: Message, replyType = message.type, timeoutMs = 600_000): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const cleanUp = () => {
+      clearTimeout(timer);
       child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    const timer = setTimeout(() => {
+      cleanUp();
       reject(new Error(`no "${replyType}" answer within ${timeoutMs} ms`));
     }, timeoutMs);
     const onMessage = (reply: Message) => {
       if (reply.type !== replyType) return;
-      clearTimeout(timer);
-      child.off('message', onMessage);
+      cleanUp();
       resolve(reply as T);
     };
-    child.on('message', onMessage);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
+    const onExit = (code: number | null) => {
+      cleanUp();
       reject(new Error(`child exited with code ${code} before answering "${replyType}"`));
-    });
+    };
+    child.on('message', onMessage);
+    child.once('exit', onExit);
     if (message.type !== '') child.send(message);
   });
 }
