@@ -3,7 +3,7 @@ import { createTestDatabase, TestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
 import { ApiClient } from './support/http-client';
 import { allRegistrationRows } from './support/registration-table';
-import { TcpProxy } from './support/tcp-proxy';
+import { TcpProxy } from '../support/tcp-proxy';
 
 const APP = { id: 'app.outage', secret: 'outage-secret-5d0c' };
 
