@@ -8,18 +8,43 @@ import { Registration, RegistrationKey, RegistrationWrite } from '../registratio
 
 const ID_BATCH = 500;
 
-/** The two statements of an upsert, with named parameters, identifiers quoted for the dialect. */
-function upsertStatements(rows: Repository<RegistrationEntity>): { update: string; insert: string } {
-  const q = (name: string) => rows.manager.connection.driver.escape(name);
+interface UpsertStatements {
+  update: string;
+  insert: string;
+  /** One-statement upsert where the dialect has one (PostgreSQL, MySQL/MariaDB). */
+  native?: { sql: string; created: (result: { records: unknown; affected?: number }) => boolean };
+}
+
+/** The upsert's statements, with named parameters and identifiers quoted for the dialect. */
+function upsertStatements(rows: Repository<RegistrationEntity>): UpsertStatements {
+  const connection = rows.manager.connection;
+  const q = (name: string) => connection.driver.escape(name);
   const table = q(rows.metadata.tableName);
+  const key = ['instanceUrl', 'appId', 'tag'];
   const written = ['lastUpdate', 'accessToken', 'appSecret', 'callbackUrl', 'endpoint', 'updatedAt'];
-  const inserted = ['instanceUrl', 'appId', 'tag', ...written, 'createdAt'];
-  return {
+  const inserted = [...key, ...written, 'createdAt'];
+  const insert = `INSERT INTO ${table} (${inserted.map(q).join(', ')}) VALUES (${inserted.map((c) => `:${c}`).join(', ')})`;
+  const statements: UpsertStatements = {
     update:
       `UPDATE ${table} SET ${written.map((c) => `${q(c)} = :${c}`).join(', ')} ` +
-      `WHERE ${q('instanceUrl')} = :instanceUrl AND ${q('appId')} = :appId AND ${q('tag')} = :tag`,
-    insert: `INSERT INTO ${table} (${inserted.map(q).join(', ')}) VALUES (${inserted.map((c) => `:${c}`).join(', ')})`,
+      `WHERE ${key.map((c) => `${q(c)} = :${c}`).join(' AND ')}`,
+    insert,
   };
+  const type = connection.options.type;
+  if (type === 'postgres') {
+    statements.native = {
+      // xmax is 0 only on a freshly inserted row version
+      sql: `${insert} ON CONFLICT (${key.map(q).join(', ')}) DO UPDATE SET ${written.map((c) => `${q(c)} = EXCLUDED.${q(c)}`).join(', ')} RETURNING (xmax = 0) AS ${q('created')}`,
+      created: (result) => (result.records as { created: boolean }[])[0]?.created === true,
+    };
+  } else if (type === 'mysql' || type === 'mariadb') {
+    statements.native = {
+      // MySQL counts 1 affected row for an insert, 2 for an update
+      sql: `${insert} ON DUPLICATE KEY UPDATE ${written.map((c) => `${q(c)} = VALUES(${q(c)})`).join(', ')}`,
+      created: (result) => result.affected === 1,
+    };
+  }
+  return statements;
 }
 
 /** Named queries on `stream_listener_registrations`; tokens are sealed and opened here and nowhere else. */
@@ -27,7 +52,7 @@ function upsertStatements(rows: Repository<RegistrationEntity>): { update: strin
 export class RegistrationRepository {
   private readonly logger = new Logger(RegistrationRepository.name);
   private readonly cipher: TokenCipher;
-  private readonly statements: { update: string; insert: string };
+  private readonly statements: UpsertStatements;
 
   constructor(
     @InjectRepository(RegistrationEntity) private readonly rows: Repository<RegistrationEntity>,
@@ -39,9 +64,9 @@ export class RegistrationRepository {
 
   /**
    * Inserts the key or updates its row. Two concurrent registrations of one
-   * key both succeed: the loser of the insert race updates instead. A renewal
-   * (the common case) is one UPDATE; this is the api's hot path, so the SQL is
-   * written once and only bound per call, bypassing the query builder.
+   * key both succeed. One statement where the dialect has an upsert; elsewhere
+   * UPDATE, then INSERT on a miss (the loser of an insert race updates instead).
+   * This is the api's hot path, so the SQL is written once and only bound per call.
    */
   async upsert(write: RegistrationWrite): Promise<'created' | 'updated'> {
     const now = new Date();
@@ -57,25 +82,26 @@ export class RegistrationRepository {
       createdAt: now,
       updatedAt: now,
     };
-    if ((await this.execute(this.statements.update, parameters)) > 0) return 'updated';
+    const native = this.statements.native;
+    if (native) return native.created(await this.execute(native.sql, parameters)) ? 'created' : 'updated';
+    if ((await this.execute(this.statements.update, parameters)).affected) return 'updated';
     try {
       await this.execute(this.statements.insert, parameters);
       return 'created';
     } catch (error) {
-      if (!(error instanceof QueryFailedError) || (await this.execute(this.statements.update, parameters)) === 0) throw error;
+      if (!(error instanceof QueryFailedError) || !(await this.execute(this.statements.update, parameters)).affected) throw error;
       return 'updated';
     }
   }
 
-
-  /** Runs a statement with named parameters in the dialect's placeholder style; returns the affected row count. */
-  private async execute(sql: string, parameters: Record<string, unknown>): Promise<number> {
+  /** Runs a statement with named parameters in the dialect's placeholder style. */
+  private async execute(sql: string, parameters: Record<string, unknown>): Promise<{ records: unknown; affected?: number }> {
     const connection = this.rows.manager.connection;
     const [statement, values] = connection.driver.escapeQueryWithParameters(sql, parameters, {});
     const runner = connection.createQueryRunner();
     try {
       const result = await runner.query(statement, values, true);
-      return result.affected ?? 0;
+      return { records: result.records, affected: result.affected };
     } finally {
       await runner.release();
     }
