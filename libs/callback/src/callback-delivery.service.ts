@@ -1,12 +1,10 @@
-import type { IncomingMessage } from 'node:http';
-import { HttpService } from '@nestjs/axios';
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { AxiosRequestConfig, AxiosResponse } from 'axios';
+import { Inject, Injectable } from '@nestjs/common';
 import type { Histogram } from 'prom-client';
+import type { Agent } from 'undici';
 import { AppConfigService, SETTINGS, Settings } from '@app/config';
 import { MetricsService } from '@app/observability';
 import { literalHostIsPublic, matchingPrefix, urlForLog } from '@app/security';
-import { AgentPair, CallbackHttpAgents } from './callback-http-agents';
+import { CallbackHttpAgents, isErrorOfUsedSocket } from './callback-http-agents';
 import { AttemptVerdict, parseRetryAfter, verdictForStatus } from './retry-policy';
 import { WebhookSigner } from './webhook-signer';
 
@@ -21,10 +19,15 @@ export interface CallbackRequest {
 
 export const CALLBACK_USER_AGENT = 'mastodon-streaming-listener/2 (+callback relay)';
 
-const PASS_BODY_THROUGH = [(data: unknown) => data];
-const RESET_CODES = new Set(['ECONNRESET', 'EPIPE']);
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+const TIMEOUT_CODES = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'ETIMEDOUT',
+]);
 
-type TargetPlan = { ok: true; agents: AgentPair } | { ok: false; reason: string };
+type TargetPlan = { ok: true; url: URL; agent: Agent } | { ok: false; reason: string };
 
 function errorChain(error: unknown): { code?: string; message?: string; name?: string }[] {
   const chain: { code?: string; message?: string; name?: string }[] = [];
@@ -44,13 +47,11 @@ function errorChain(error: unknown): { code?: string; message?: string; name?: s
  */
 @Injectable()
 export class CallbackDeliveryService {
-  private readonly logger = new Logger(CallbackDeliveryService.name);
   private readonly signer = new WebhookSigner();
   private readonly inFlight = new Set<AbortController>();
   private readonly requestDuration: Histogram<'result'>;
 
   constructor(
-    private readonly http: HttpService,
     private readonly agents: CallbackHttpAgents,
     private readonly config: AppConfigService,
     @Inject(SETTINGS) private readonly settings: Settings,
@@ -62,11 +63,6 @@ export class CallbackDeliveryService {
       ['result'],
       [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     );
-  }
-
-  /** Requests currently waiting for an answer. */
-  get inFlightCount(): number {
-    return this.inFlight.size;
   }
 
   /** Ends every request still waiting (at shutdown, once the grace period is over). */
@@ -82,10 +78,10 @@ export class CallbackDeliveryService {
     const secret = app.webhookSecret ?? app.secret;
 
     const started = performance.now();
-    let verdict = await this.send(request, secret, plan.agents, false);
+    let verdict = await this.send(request, secret, plan, false);
     if (verdict === 'reset-on-reused-socket') {
       // the receiver closed a pooled keep-alive socket as we wrote to it: the request never got there
-      verdict = await this.send(request, secret, plan.agents, true);
+      verdict = await this.send(request, secret, plan, true);
     }
     const result = verdict as AttemptVerdict;
     this.requestDuration.observe({ result: result.kind }, (performance.now() - started) / 1000);
@@ -104,69 +100,62 @@ export class CallbackDeliveryService {
     if (url.username || url.password) return { ok: false, reason: 'contains credentials' };
     if (prefixes !== undefined) {
       return matchingPrefix(callbackUrl, prefixes)
-        ? { ok: true, agents: this.agents.trusted }
+        ? { ok: true, url, agent: this.agents.trusted }
         : { ok: false, reason: 'does not start with a callbackUrlPrefix of this app' };
     }
     // IP literals never reach the agent's lookup, so they are judged here; names are judged when connecting
     if (literalHostIsPublic(url) === false) {
       return { ok: false, reason: 'resolves to a loopback, private or link-local address' };
     }
-    return { ok: true, agents: this.agents.publicOnly };
+    return { ok: true, url, agent: this.agents.publicOnly };
   }
 
   private async send(
     request: CallbackRequest,
     secret: string,
-    agents: AgentPair,
+    target: { url: URL; agent: Agent },
     isRepeat: boolean,
   ): Promise<AttemptVerdict | 'reset-on-reused-socket'> {
     const now = Date.now();
     const controller = new AbortController();
-    const timeoutMs = this.settings.callback.timeoutMs;
-    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    // one deadline for connecting, the answer and reading its body
+    const timer = setTimeout(() => controller.abort(), this.settings.callback.timeoutMs);
+    const stopTimer = () => clearTimeout(timer);
     this.inFlight.add(controller);
-    const config: AxiosRequestConfig = {
-      method: 'POST',
-      url: request.callbackUrl,
-      data: request.body,
-      headers: {
-        'Content-Type': 'application/json',
-        'User-Agent': CALLBACK_USER_AGENT,
-        Accept: '*/*',
-        ...this.signer.sign(secret, request.webhookId, now, request.body),
-      },
-      transformRequest: PASS_BODY_THROUGH,
-      timeout: timeoutMs,
-      maxRedirects: 0,
-      validateStatus: () => true,
-      responseType: 'stream',
-      decompress: false,
-      // a proxy from the environment would make the address policy judge the proxy instead of the receiver
-      proxy: false,
-      httpAgent: agents.httpAgent,
-      httpsAgent: agents.httpsAgent,
-      signal: controller.signal,
-    };
     try {
-      const response = await this.http.axiosRef.request<
-        IncomingMessage,
-        AxiosResponse<IncomingMessage>
-      >(config);
-      this.drain(response.data, now + timeoutMs);
+      const response = await target.agent.request({
+        origin: target.url.origin,
+        path: target.url.pathname + target.url.search,
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          'User-Agent': CALLBACK_USER_AGENT,
+          Accept: '*/*',
+          ...this.signer.sign(secret, request.webhookId, now, request.body),
+        },
+        body: request.body,
+        signal: controller.signal,
+      });
+      // read to its end so the socket can serve the next request, but no further than
+      // maxResponseBytes (the socket is closed instead): a receiver cannot hold memory by answering at length
+      response.body
+        .dump({ limit: this.settings.callback.maxResponseBytes })
+        .then(stopTimer, stopTimer);
       return verdictForStatus(
-        response.status,
+        response.statusCode,
         parseRetryAfter(response.headers['retry-after'], Date.now()),
       );
     } catch (error) {
-      return this.verdictForError(error, isRepeat);
+      stopTimer();
+      return this.verdictForError(error, controller.signal.aborted, isRepeat);
     } finally {
-      clearTimeout(timer);
       this.inFlight.delete(controller);
     }
   }
 
   private verdictForError(
     error: unknown,
+    timedOut: boolean,
     isRepeat: boolean,
   ): AttemptVerdict | 'reset-on-reused-socket' {
     const chain = errorChain(error);
@@ -176,32 +165,14 @@ export class CallbackDeliveryService {
         reason: 'callback host resolves to a loopback, private or link-local address',
       };
     }
-    const code = chain.map((e) => e.code).find((c) => c !== undefined);
-    const request = (error as { request?: { reusedSocket?: boolean } }).request;
-    if (!isRepeat && code !== undefined && RESET_CODES.has(code) && request?.reusedSocket) {
-      return 'reset-on-reused-socket';
-    }
-    if (code === 'ERR_CANCELED' || code === 'ECONNABORTED' || code === 'ETIMEDOUT') {
+    const code = chain.map((e) => e.code).find((c) => typeof c === 'string');
+    if (timedOut || (code !== undefined && TIMEOUT_CODES.has(code))) {
       return { kind: 'retry', reason: 'timeout' };
     }
+    if (!isRepeat && code !== undefined && RESET_CODES.has(code) && isErrorOfUsedSocket(error)) {
+      return 'reset-on-reused-socket';
+    }
     return { kind: 'retry', reason: code ?? (chain[0]?.message ?? 'request failed').slice(0, 200) };
-  }
-
-  /**
-   * Reads the receiver's answer to its end so the socket can serve the next
-   * request, but no more than maxResponseBytes and not past the deadline: a
-   * receiver cannot hold memory or a pooled socket by answering at length.
-   */
-  private drain(stream: IncomingMessage, deadline: number): void {
-    const limit = this.settings.callback.maxResponseBytes;
-    let received = 0;
-    const giveUp = setTimeout(() => stream.destroy(), Math.max(deadline - Date.now(), 0));
-    stream.on('data', (chunk: Buffer) => {
-      received += chunk.length;
-      if (received > limit) stream.destroy();
-    });
-    stream.on('error', () => undefined);
-    stream.on('close', () => clearTimeout(giveUp));
   }
 
   /** For log lines: the callback without query string or credentials. */

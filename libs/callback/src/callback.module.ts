@@ -1,4 +1,3 @@
-import { HttpModule } from '@nestjs/axios';
 import { Module } from '@nestjs/common';
 import { CallbackDeliveryService } from './callback-delivery.service';
 import { CallbackHttpAgents } from './callback-http-agents';
@@ -9,8 +8,6 @@ import { CallbackDispatcher } from './callback.dispatcher';
  * MetricsModule; exports CallbackDispatcher.
  */
 @Module({
-  // request options (agents, timeout, no redirects) are set per request by CallbackDeliveryService
-  imports: [HttpModule.register({})],
   providers: [CallbackHttpAgents, CallbackDeliveryService, CallbackDispatcher],
   exports: [CallbackDispatcher],
 })
