@@ -150,7 +150,7 @@ describe('ReconcileService', () => {
     jest.useRealTimers();
   });
 
-  it('starts with a full read that opens every allowed row, then reads only changes since the watermark minus the overlap', async () => {
+  it('starts with a full read that opens every allowed row, then reads only changes since the previous pass minus the overlap', async () => {
     repo.findAll.mockResolvedValueOnce([row(1, NOW - 10_000), row(2, NOW - 5_000)]);
     await service.runPass();
     expect(calls).toEqual([
@@ -162,20 +162,34 @@ describe('ReconcileService', () => {
     expect(lastSuccess).toBe(NOW / 1000);
 
     calls = [];
+    jest.setSystemTime(NOW + 1_000);
     repo.findChangedSince.mockResolvedValueOnce([row(2, NOW - 5_000), row(3, NOW + 100)]);
     repo.countAll.mockResolvedValueOnce(3);
     await service.runPass();
     // row 2 is unchanged and its stream is open: skipped
     expect(calls).toEqual([
-      `findExpiredIds(${NOW - 72 * HOUR})`,
-      `findChangedSince(${NOW - 5_000 - CHANGE_OVERLAP_MS})`,
+      `findExpiredIds(${NOW + 1_000 - 72 * HOUR})`,
+      `findChangedSince(${NOW - CHANGE_OVERLAP_MS})`,
       'ensure(3, token-3)',
       'countAll()',
     ]);
 
     calls = [];
+    jest.setSystemTime(NOW + 2_000);
     await service.runPass();
-    // row 3 was stamped in the future (a writer's clock ahead): the watermark stops at the pass's start
+    // the window follows the passes, not the rows' stamps: old rows stop being re-read
+    expect(calls[1]).toBe(`findChangedSince(${NOW + 1_000 - CHANGE_OVERLAP_MS})`);
+  });
+
+  it('keeps the window at the last successful pass when a pass fails', async () => {
+    repo.findAll.mockResolvedValueOnce([row(1, NOW)]);
+    await service.runPass();
+    jest.setSystemTime(NOW + 1_000);
+    repo.findChangedSince.mockRejectedValueOnce(new Error('database unreachable'));
+    await service.runPass();
+    calls = [];
+    jest.setSystemTime(NOW + 2_000);
+    await service.runPass();
     expect(calls[1]).toBe(`findChangedSince(${NOW - CHANGE_OVERLAP_MS})`);
   });
 

@@ -14,10 +14,13 @@ import { StreamRegistryService } from '../streams/stream-registry.service';
 import { RegistrationPolicy } from './registration-policy';
 
 /**
- * Rows are re-read this far behind the newest lastUpdate seen: a registration
- * written by an api process whose clock is behind, or committed late, is still picked up.
+ * Each change pass re-reads rows renewed this long before the previous pass
+ * started: a registration committed late, or stamped by an api host whose clock
+ * is a little behind, is still picked up. A larger skew is caught by the full
+ * resync. Kept short because every row inside the window is read again on
+ * every pass (after a burst of registrations, thousands of rows a second).
  */
-export const CHANGE_OVERLAP_MS = 30_000;
+export const CHANGE_OVERLAP_MS = 10_000;
 export const RECONCILE_INTERVAL_NAME = 'listener-reconcile';
 
 /**
@@ -34,8 +37,8 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
   private readonly known = new Map<number, Registration>();
   private policy: RegistrationPolicy;
   private policyMaps: ConfigMaps;
-  /** Highest lastUpdate seen. */
-  private watermark = 0;
+  /** Start of the last successful pass: the next one reads changes from here (minus the overlap). */
+  private changesReadAt = 0;
   private lastFullAt: number | undefined;
   private running: Promise<void> | undefined;
   private lastSuccess: number | undefined;
@@ -121,7 +124,8 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
         this.lastFullAt === undefined ||
         started - this.lastFullAt >= this.listener.fullResyncIntervalMs;
       if (full) await this.fullResync(started);
-      else await this.applyChanges(started);
+      else await this.applyChanges();
+      this.changesReadAt = started;
       this.lastSuccess = Date.now();
       this.metrics.reconcileLastSuccess.set(this.lastSuccess / 1000);
       timer();
@@ -147,7 +151,7 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
     const seen = new Set<number>();
     for (const row of rows) {
       seen.add(row.id);
-      this.remember(row, now);
+      this.remember(row);
     }
     for (const id of [...this.known.keys()]) {
       if (!seen.has(id)) this.forget(id);
@@ -158,11 +162,11 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
     );
   }
 
-  private async applyChanges(now: number): Promise<void> {
+  private async applyChanges(): Promise<void> {
     const rows = await this.registrations.findChangedSince(
-      Math.max(0, this.watermark - CHANGE_OVERLAP_MS),
+      Math.max(0, this.changesReadAt - CHANGE_OVERLAP_MS),
     );
-    for (const row of rows) this.remember(row, now);
+    for (const row of rows) this.remember(row);
     const count = await this.registrations.countAll();
     if (count === this.known.size) return;
     const ids = new Set(await this.registrations.findAllIds());
@@ -171,15 +175,8 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
     }
   }
 
-  /**
-   * Records a row read from the table and acts on it unless nothing that
-   * matters changed. The watermark never passes this pass's start: a row
-   * stamped in the future by a writer with a fast clock must not hide the
-   * rows that correct clocks write meanwhile.
-   */
-  private remember(row: Registration, now: number): void {
-    const seenUpTo = Math.min(row.lastUpdate, now);
-    if (seenUpTo > this.watermark) this.watermark = seenUpTo;
+  /** Records a row read from the table and acts on it unless nothing that matters changed. */
+  private remember(row: Registration): void {
     const previous = this.known.get(row.id);
     this.known.set(row.id, row);
     if (
