@@ -1,22 +1,11 @@
-import { DataSource } from 'typeorm';
-import { parseSettings, readEnvironment, ServerDatabaseSettings } from '@app/config';
-import { dataSourceOptions, prepareDatabase } from '@app/database';
+import { parseSettings, readEnvironment } from '@app/config';
+import { executeOnServer, prepareDatabase } from '@app/database';
 
 export interface BenchDatabase {
   /** DB_* variables for the app processes. */
   env: Record<string, string>;
   dialect: string;
   stop(): Promise<void>;
-}
-
-async function adminQuery(admin: ServerDatabaseSettings, sql: string): Promise<void> {
-  const ds = new DataSource(dataSourceOptions(admin));
-  await ds.initialize();
-  try {
-    await ds.query(sql);
-  } finally {
-    await ds.destroy();
-  }
 }
 
 /**
@@ -32,7 +21,7 @@ export async function createBenchDatabase(log: (line: string) => void): Promise<
   });
   const name = `msl_bench_${Date.now()}`;
   if (settings.database.kind === 'server') {
-    await adminQuery(settings.database, `CREATE DATABASE ${name}`);
+    await executeOnServer(settings.database, `CREATE DATABASE ${name}`);
   }
   const prepared = await prepareDatabase({ ...settings, database: { ...settings.database, name, migrate: true } }, log);
   const db = prepared.settings.database;
@@ -46,7 +35,7 @@ export async function createBenchDatabase(log: (line: string) => void): Promise<
     stop: async () => {
       const admin = { ...db, name: settings.database.kind === 'server' ? settings.database.name : 'postgres' };
       const force = db.dialect === 'postgres' ? ' WITH (FORCE)' : '';
-      await adminQuery(admin, `DROP DATABASE IF EXISTS ${name}${force}`).catch((error: Error) =>
+      await executeOnServer(admin, `DROP DATABASE IF EXISTS ${name}${force}`).catch((error: Error) =>
         log(`could not drop ${name}: ${error.message}`),
       );
       await prepared.stop();

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { ServerDatabaseSettings } from '@app/config';
-import { dataSourceOptions, runMigrations } from '@app/database';
+import { dataSourceOptions, executeOnServer, runMigrations } from '@app/database';
 import { adminConnection } from './database-server';
 
 /** A database of its own for one test file, migrated, dropped at the end. */
@@ -14,20 +14,10 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-async function adminQuery(admin: ServerDatabaseSettings, sql: string): Promise<void> {
-  const ds = new DataSource(dataSourceOptions(admin));
-  await ds.initialize();
-  try {
-    await ds.query(sql);
-  } finally {
-    await ds.destroy();
-  }
-}
-
 export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
   const admin = adminConnection();
   const name = `msl_test_${randomBytes(5).toString('hex')}`;
-  await adminQuery(admin, `CREATE DATABASE ${name}`);
+  await executeOnServer(admin, `CREATE DATABASE ${name}`);
   const settings: ServerDatabaseSettings = { ...admin, name, poolSize: 5, migrate: false };
   if (options.migrate !== false) await runMigrations(settings, () => undefined);
   const dataSource = new DataSource(dataSourceOptions(settings));
@@ -47,7 +37,7 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
     dataSource,
     drop: async () => {
       await dataSource.destroy();
-      await adminQuery(
+      await executeOnServer(
         admin,
         admin.dialect === 'postgres' ? `DROP DATABASE IF EXISTS ${name} WITH (FORCE)` : `DROP DATABASE IF EXISTS ${name}`,
       );

@@ -64,3 +64,14 @@ export async function runMigrations(database: ServerDatabaseSettings, log: (line
     await dataSource.destroy();
   }
 }
+
+/** Runs one administrative statement (CREATE/DROP DATABASE) on its own short-lived connection. */
+export async function executeOnServer(database: ServerDatabaseSettings, sql: string): Promise<void> {
+  const dataSource = new DataSource(dataSourceOptions(database));
+  await dataSource.initialize();
+  try {
+    await dataSource.query(sql);
+  } finally {
+    await dataSource.destroy();
+  }
+}

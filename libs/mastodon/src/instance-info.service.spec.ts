@@ -4,7 +4,7 @@ import { Observable, of, throwError } from 'rxjs';
 import { Settings } from '@app/config';
 import { AddressGuardService, RefusedAddressError } from './address-guard.service';
 import { InstanceInfoError, InstanceInfoService, parseInstanceInfo } from './instance-info.service';
-import { strictStub } from './testing/strict-stub';
+import { strictStub } from '../../../test/support/strict-stub';
 
 const settings = { listener: { instanceInfoTtlMs: 60_000 } } as Settings;
 

@@ -1,7 +1,7 @@
 import { AddressGuardService, RefusedAddressError } from './address-guard.service';
 import { InstanceInfoError, InstanceInfoService } from './instance-info.service';
 import { chooseEndpoint, StreamTargetError, StreamTargetService } from './stream-target.service';
-import { strictStub } from './testing/strict-stub';
+import { strictStub } from '../../../test/support/strict-stub';
 
 describe('chooseEndpoint', () => {
   it('takes the registration’s endpoint, then the configured one, then decides by version', () => {

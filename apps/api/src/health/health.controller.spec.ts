@@ -1,6 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import { DatabaseHealthService } from '@app/database';
-import { strictStub } from '../testing/strict-stub';
+import { strictStub } from '../../../../test/support/strict-stub';
 import { HealthController } from './health.controller';
 
 function replyRecorder(): { reply: FastifyReply; sent: { status?: number; body?: unknown } } {

@@ -9,7 +9,7 @@ import {
 import type { FastifyRequest } from 'fastify';
 import { QueryFailedError } from 'typeorm';
 import { RegistrationMetrics } from '../registrations/registration-metrics.service';
-import { strictStub } from '../testing/strict-stub';
+import { strictStub } from '../../../../test/support/strict-stub';
 import { ApiExceptionFilter } from './api-exception.filter';
 import { DatabaseUnavailableException } from './database-errors';
 

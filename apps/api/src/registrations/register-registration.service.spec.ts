@@ -8,7 +8,7 @@ import { AppEntry } from '@app/config';
 import { RegistrationRepository } from '@app/database';
 import { hashSecret } from '@app/security';
 import { DatabaseUnavailableException } from '../http/database-errors';
-import { callOrder, strictStub } from '../testing/strict-stub';
+import { callOrder, strictStub } from '../../../../test/support/strict-stub';
 import { RegisterDto } from './dto/register.dto';
 import { RegisterRegistrationService } from './register-registration.service';
 import { RegistrationMetrics } from './registration-metrics.service';

@@ -1,7 +1,7 @@
 import { BadRequestException, ForbiddenException, UnauthorizedException } from '@nestjs/common';
 import { lookup } from 'node:dns/promises';
 import { AppConfigService, AppEntry, InstanceEntry } from '@app/config';
-import { strictStub } from '../testing/strict-stub';
+import { strictStub } from '../../../../test/support/strict-stub';
 import { InstanceGrant, RegistrationRules } from './registration-rules';
 
 jest.mock('node:dns/promises', () => ({ lookup: jest.fn() }));

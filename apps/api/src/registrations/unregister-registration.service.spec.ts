@@ -1,7 +1,7 @@
 import { ForbiddenException, Logger, UnauthorizedException } from '@nestjs/common';
 import { RegistrationRepository } from '@app/database';
 import { DatabaseUnavailableException } from '../http/database-errors';
-import { callOrder, strictStub } from '../testing/strict-stub';
+import { callOrder, strictStub } from '../../../../test/support/strict-stub';
 import { UnregisterDto } from './dto/unregister.dto';
 import { RegistrationMetrics } from './registration-metrics.service';
 import { RegistrationRules } from './registration-rules';

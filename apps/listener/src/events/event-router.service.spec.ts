@@ -1,6 +1,6 @@
 import { CallbackDispatcher, RelayEvent } from '@app/callback';
 import { Registration } from '@app/database';
-import { strictStub } from '@app/mastodon/testing/strict-stub';
+import { strictStub } from '../../../../test/support/strict-stub';
 import { ListenerMetrics } from '../listener.metrics';
 import { EventRouterService, RoutableStream } from './event-router.service';
 

@@ -1,7 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import { Settings } from '@app/config';
 import { DatabaseHealthService } from '@app/database';
-import { strictStub } from '@app/mastodon/testing/strict-stub';
+import { strictStub } from '../../../../test/support/strict-stub';
 import { ReconcileService } from '../reconcile/reconcile.service';
 import { StreamRegistryService } from '../streams/stream-registry.service';
 import { HealthController, staleReconcileAfterMs } from './health.controller';

@@ -2,7 +2,7 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { CallbackDispatcher } from '@app/callback';
 import { AppConfigService, ConfigMaps, InstanceAccess, Settings } from '@app/config';
 import { Registration, RegistrationRepository } from '@app/database';
-import { strictStub } from '@app/mastodon/testing/strict-stub';
+import { strictStub } from '../../../../test/support/strict-stub';
 import { hashSecret } from '@app/security';
 import { ListenerMetrics } from '../listener.metrics';
 import { StreamRegistryService } from '../streams/stream-registry.service';

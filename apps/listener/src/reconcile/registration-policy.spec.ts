@@ -1,6 +1,6 @@
 import { AppConfigService, InstanceAccess } from '@app/config';
 import { Registration } from '@app/database';
-import { strictStub } from '@app/mastodon/testing/strict-stub';
+import { strictStub } from '../../../../test/support/strict-stub';
 import { hashSecret } from '@app/security';
 import { RegistrationPolicy } from './registration-policy';
 

@@ -9,7 +9,7 @@ import {
   StreamTargetError,
   StreamTargetService,
 } from '@app/mastodon';
-import { strictStub } from '@app/mastodon/testing/strict-stub';
+import { strictStub } from '../../../../test/support/strict-stub';
 import { EventRouterService } from '../events/event-router.service';
 import { ListenerMetrics } from '../listener.metrics';
 import { StreamEntry } from './stream-entry';
