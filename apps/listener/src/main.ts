@@ -1,15 +1,17 @@
 import 'reflect-metadata';
 import { loadSettingsOrExit } from '@app/config';
 import { prepareDatabase } from '@app/database';
-import { closeOnSignals } from '@app/observability';
+import { GracefulShutdown } from '@app/observability';
 import { createListenerApp } from './listener.bootstrap';
 
 /** `npm run start:listener`: the stream listener alone. */
 async function main(): Promise<void> {
   const settings = loadSettingsOrExit();
+  const shutdown = new GracefulShutdown({ timeoutMs: settings.shutdownTimeoutMs });
   const database = await prepareDatabase(settings, (line) => process.stdout.write(`${line}\n`));
+  shutdown.after = database.stop;
   const app = await createListenerApp(database.settings);
-  closeOnSignals([app], { timeoutMs: settings.shutdownTimeoutMs, after: database.stop });
+  shutdown.track(app);
 }
 
 main().catch((error: Error) => {

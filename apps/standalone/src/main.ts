@@ -3,7 +3,7 @@ import { createApiApp } from '@app/api/api.bootstrap';
 import { loadSettingsOrExit } from '@app/config';
 import { prepareDatabase } from '@app/database';
 import { createListenerApp } from '@app/listener/listener.bootstrap';
-import { closeOnSignals } from '@app/observability';
+import { GracefulShutdown } from '@app/observability';
 
 /**
  * `npm start`: the api and the listener in one process, for small installs.
@@ -12,10 +12,11 @@ import { closeOnSignals } from '@app/observability';
  */
 async function main(): Promise<void> {
   const settings = loadSettingsOrExit();
+  const shutdown = new GracefulShutdown({ timeoutMs: settings.shutdownTimeoutMs });
   const database = await prepareDatabase(settings, (line) => process.stdout.write(`${line}\n`));
-  const api = await createApiApp(database.settings);
-  const listener = await createListenerApp(database.settings);
-  closeOnSignals([api, listener], { timeoutMs: settings.shutdownTimeoutMs, after: database.stop });
+  shutdown.after = database.stop;
+  shutdown.track(await createApiApp(database.settings));
+  shutdown.track(await createListenerApp(database.settings));
 }
 
 main().catch((error: Error) => {

@@ -1,46 +1,60 @@
 import { INestApplicationContext, Logger } from '@nestjs/common';
 
 /**
- * Closes the given apps on SIGTERM/SIGINT (in order), then runs `after`
- * (stopping the embedded database), and exits 0; exits 1 if that takes longer
- * than `timeoutMs`. Used instead of Nest's enableShutdownHooks, which re-raises
- * the signal after closing (exit code 143) and cannot order several apps in one process.
+ * Closes the tracked apps on SIGTERM/SIGINT (in the order they were tracked),
+ * then runs `after`, and exits 0; exits 1 if
+ * that takes longer than `timeoutMs`. Installed before the first app starts, so
+ * a signal during start-up is handled too. Used instead of Nest's
+ * enableShutdownHooks, which re-raises the signal after closing (exit code 143)
+ * and cannot order several apps in one process.
  */
-export function closeOnSignals(
-  apps: INestApplicationContext[],
-  options: { timeoutMs: number; after?: () => Promise<void> },
-): void {
-  const logger = new Logger('Shutdown');
-  let closing = false;
-  const shutdown = (signal: NodeJS.Signals) => {
-    if (closing) return;
-    closing = true;
-    logger.log(`${signal} received, shutting down`);
+export class GracefulShutdown {
+  private readonly logger = new Logger('Shutdown');
+  private readonly apps: INestApplicationContext[] = [];
+  private closing = false;
+
+  /** Runs after the apps are closed (stopping the embedded database); set once the database is ready. */
+  after: (() => Promise<void>) | undefined;
+
+  constructor(private readonly options: { timeoutMs: number }) {
+    const onSignal = (signal: NodeJS.Signals) => this.shutdown(signal);
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+
+  /** Adds an app that has started; one that finishes starting after the signal is closed right away. */
+  track(app: INestApplicationContext): void {
+    if (this.closing) void app.close().catch(() => undefined);
+    else this.apps.push(app);
+  }
+
+  private shutdown(signal: NodeJS.Signals): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.logger.log(`${signal} received, shutting down`);
     const timer = setTimeout(() => {
-      logger.error(`shutdown did not finish within ${options.timeoutMs} ms, exiting`);
+      this.logger.error(`shutdown did not finish within ${this.options.timeoutMs} ms, exiting`);
       process.exit(1);
-    }, options.timeoutMs);
+    }, this.options.timeoutMs);
     timer.unref();
     void (async () => {
       let code = 0;
-      for (const app of apps) {
+      for (const app of this.apps) {
         try {
           await app.close();
         } catch (error) {
           code = 1;
-          logger.error(`error while closing: ${(error as Error).message}`);
+          this.logger.error(`error while closing: ${(error as Error).message}`);
         }
       }
       try {
-        await options.after?.();
+        await this.after?.();
       } catch (error) {
         code = 1;
-        logger.error(`error while stopping the database: ${(error as Error).message}`);
+        this.logger.error(`error while stopping the database: ${(error as Error).message}`);
       }
-      logger.log('shutdown complete');
+      this.logger.log('shutdown complete');
       process.exit(code);
     })();
-  };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+  }
 }
