@@ -71,7 +71,7 @@ describe.each([
 
   it('accepts new rows written by this project (timestamps filled by the database)', async () => {
     const repo = db.dataSource.getRepository(RegistrationEntity);
-    await repo.insert({ ...base, tag: 'user-new', appSecret: hashSecret('s'), lastNotificationId: null });
+    await repo.insert({ ...base, tag: 'user-new', appSecret: hashSecret('s') });
     const created = await repo.findOneByOrFail({ tag: 'user-new' });
     expect(created.createdAt).toBeInstanceOf(Date);
     expect(Number.isNaN(created.createdAt.getTime())).toBe(false);

@@ -6,9 +6,9 @@ export const REGISTRATIONS_TABLE = 'stream_listener_registrations';
 export const REGISTRATION_KEY_INDEX = 'iat';
 
 /**
- * One app user's subscription: the original program's table and columns, plus
- * what this project remembers about the stream. `accessToken` holds the token
- * (AES-GCM sealed when a key is configured) and `appSecret` only a hash.
+ * One app user's subscription: the original program's table and columns.
+ * `accessToken` holds the token (AES-GCM sealed when a key is configured) and
+ * `appSecret` only a hash of the app secret.
  */
 @Entity({ name: REGISTRATIONS_TABLE })
 @Index(REGISTRATION_KEY_INDEX, ['instanceUrl', 'appId', 'tag'], { unique: true })
@@ -42,10 +42,6 @@ export class RegistrationEntity {
   /** Stream asked for at registration; null means "decide from config and instance version". */
   @Column({ type: 'varchar', length: 255, nullable: true })
   endpoint: string | null;
-
-  /** Id of the last notification relayed, kept for operators and catch-up. */
-  @Column({ type: 'varchar', length: 64, nullable: true })
-  lastNotificationId: string | null;
 
   @CreateDateColumn()
   createdAt: Date;

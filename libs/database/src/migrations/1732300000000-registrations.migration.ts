@@ -62,7 +62,6 @@ export class Registrations1732300000000 implements MigrationInterface {
             t.string('callbackUrl', 1024),
             t.string('tag', 255),
             t.string('endpoint', 255, true),
-            t.string('lastNotificationId', 64, true),
             t.timestamp('createdAt'),
             t.timestamp('updatedAt'),
           ],
@@ -76,7 +75,7 @@ export class Registrations1732300000000 implements MigrationInterface {
     }
 
     // Upgrade of the original program's table.
-    for (const column of [t.string('endpoint', 255, true), t.string('lastNotificationId', 64, true), t.timestamp('createdAt'), t.timestamp('updatedAt')]) {
+    for (const column of [t.string('endpoint', 255, true), t.timestamp('createdAt'), t.timestamp('updatedAt')]) {
       if (!existing.findColumnByName(column.name)) await queryRunner.addColumn(REGISTRATIONS_TABLE, new TableColumn(column));
     }
     // Sequelize wrote these timestamps itself; this project lets the database fill them in.

@@ -184,10 +184,6 @@ export class RegistrationRepository {
     return rows.map((r) => r.id);
   }
 
-  async saveLastNotificationId(id: number, notificationId: string): Promise<void> {
-    await this.rows.update({ id }, { lastNotificationId: notificationId.slice(0, 64) });
-  }
-
   /** Rows that cannot be used (a token sealed with another key, a bad endpoint) are logged by id and skipped. */
   private toRegistrations(rows: RegistrationEntity[]): Registration[] {
     const result: Registration[] = [];
