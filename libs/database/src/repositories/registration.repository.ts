@@ -117,12 +117,6 @@ export class RegistrationRepository {
     return (result.affected ?? 0) > 0;
   }
 
-  async deleteByIds(ids: number[]): Promise<void> {
-    for (let i = 0; i < ids.length; i += ID_BATCH) {
-      await this.rows.delete({ id: In(ids.slice(i, i + ID_BATCH)) });
-    }
-  }
-
   /**
    * Deletes the row only if it was not renewed since the listener read it
    * (`lastUpdate` unchanged): a revoked token must not take a fresh registration with it.
