@@ -288,6 +288,7 @@ async function main(): Promise<void> {
   const args = parseBenchArgs(process.argv.slice(2));
   log(`benchmark: ${JSON.stringify(args)}`);
   const db = await createBenchDatabase((line) => log(line));
+  children.onInterrupt = () => db.stop();
   try {
     if (args.mode === 'stream') await streamMode(args, db);
     else await registerMode(args, db);

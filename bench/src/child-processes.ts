@@ -8,15 +8,18 @@ type Message = { type: string } & Record<string, unknown>;
  */
 export class ChildProcesses {
   private readonly children: ChildProcess[] = [];
+  /** Also run on Ctrl-C: stops what is not a child process (the embedded database, which runs detached). */
+  onInterrupt: (() => Promise<void>) | undefined;
 
   constructor() {
     const stopAll = () => this.killAll();
     process.on('exit', stopAll);
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-      process.on(signal, () => {
+      process.once(signal, () => {
         process.stderr.write(`\n${signal}: stopping every process the benchmark started\n`);
         this.killAll();
-        process.exit(130);
+        const cleanUp = this.onInterrupt?.() ?? Promise.resolve();
+        void cleanUp.catch(() => undefined).then(() => process.exit(130));
       });
     }
   }
