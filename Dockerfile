@@ -39,4 +39,5 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.LISTENER_PORT||4102)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # SIGTERM: persist undelivered callbacks, close streams with 1001, exit 0
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/apps/listener/src/main.js"]
+# a larger young generation keeps short-lived per-event objects out of the old one (fewer long GC pauses)
+CMD ["node", "--max-semi-space-size=32", "dist/apps/listener/src/main.js"]

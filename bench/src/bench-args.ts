@@ -5,14 +5,17 @@ export interface BenchArgs {
   rate: number;
   seconds: number;
   concurrency: number;
+  /** Seconds of relay before the measured ones: delivered and checked, left out of the latency figures. */
+  warmup: number;
 }
 
 const USAGE = `usage: npm run bench -- [--mode stream|register] [--streams N] [--rate R] [--seconds S] [--concurrency C]
-  stream mode (default): N streams held, R notifications/s for S seconds, relayed to a callback receiver
+  stream mode (default): N streams held, R notifications/s for W + S seconds, relayed to a callback receiver;
+    latency figures cover the last S seconds (W, default 5, warms up the JIT and connection pools)
   register mode: POST /register for S seconds from C concurrent clients`;
 
 export function parseBenchArgs(argv: string[]): BenchArgs {
-  const args: BenchArgs = { mode: 'stream', streams: 1_000, rate: 500, seconds: 30, concurrency: 32 };
+  const args: BenchArgs = { mode: 'stream', streams: 1_000, rate: 500, seconds: 30, concurrency: 32, warmup: 5 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -36,6 +39,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         break;
       case '--seconds':
         args.seconds = number();
+        break;
+      case '--warmup':
+        args.warmup = number();
         break;
       case '--concurrency':
         args.concurrency = Math.max(1, number());

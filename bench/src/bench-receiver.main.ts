@@ -12,6 +12,8 @@ let duplicates = 0;
 let requests = 0;
 let malformed = 0;
 const latencies: number[] = [];
+/** Sequence number of each entry of `latencies`. */
+const sequences: number[] = [];
 
 function record(seq: number, sentAt: number): void {
   if (seq >= seen.length) {
@@ -26,6 +28,7 @@ function record(seq: number, sentAt: number): void {
   seen[seq] = 1;
   received++;
   latencies.push(preciseNow() - sentAt);
+  sequences.push(seq);
 }
 
 const server = http.createServer((req, res) => {
@@ -51,7 +54,7 @@ process.on('message', (message: { type: string }) => {
   if (message.type === 'stats') {
     process.send?.({ type: 'stats', received, duplicates, requests, malformed });
   } else if (message.type === 'latencies') {
-    process.send?.({ type: 'latencies', latencies });
+    process.send?.({ type: 'latencies', latencies, sequences });
   } else if (message.type === 'stop') {
     server.close();
     process.exit(0);

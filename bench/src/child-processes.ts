@@ -31,11 +31,11 @@ export class ChildProcesses {
     return child;
   }
 
-  /** An app process; its output goes to `logLine` (kept quiet unless it fails). */
-  spawnApp(script: string, env: Record<string, string>, onOutput: (chunk: string) => void): ChildProcess {
+  /** An app process with the given Node flags; its output goes to `onOutput`. */
+  spawnApp(script: string, nodeArgs: string[], env: Record<string, string>, onOutput: (chunk: string) => void): ChildProcess {
     // e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the apps under load
-    const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const child = spawn(process.execPath, [...nodeArgs, script], {
+    const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, ...extra, script], {
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
