@@ -31,7 +31,10 @@ const PRODUCTION_NODE_ARGS = { api: [], listener: ['--max-semi-space-size=32'] }
 function startApp(name: 'api' | 'listener', env: Record<string, string>): AppHandle {
   const output: string[] = [];
   const script = path.join(DIST, 'apps', name, 'src', 'main.js');
+  // e.g. BENCH_APP_LOG_DIR=/tmp with BENCH_NODE_ARGS=--trace-gc keeps each app's whole output
+  const logDir = process.env.BENCH_APP_LOG_DIR;
   const child = children.spawnApp(script, PRODUCTION_NODE_ARGS[name], env, (chunk) => {
+    if (logDir) fs.appendFileSync(path.join(logDir, `${name}.log`), chunk);
     output.push(chunk);
     if (output.length > 200) output.shift();
   });

@@ -274,29 +274,41 @@ describe('StreamRegistryService', () => {
     expect(streams.map((s) => s.context.id)).toEqual([1, 2]);
   });
 
-  it('pings every open stream from one timer', async () => {
+  it('pings each open stream once per interval, one slice of the streams at a time', async () => {
+    // pingIntervalMs 1000: four slices 250 ms apart, a stream's slice is its id modulo 4
     registry.onModuleInit();
-    registry.ensure(registration(1), {});
-    registry.ensure(registration(2), {});
+    for (const id of [1, 2, 3, 4, 5]) registry.ensure(registration(id), {});
     await flush();
-    opened(streams[0]);
+    for (const stream of streams.slice(0, 4)) opened(stream);
+    const pingedIds = () =>
+      streams.filter((s) => s.ping.mock.calls.length > 0).map((s) => s.context.id);
+    jest.advanceTimersByTime(250);
+    expect(pingedIds()).toEqual([4]);
+    jest.advanceTimersByTime(250);
+    expect(pingedIds()).toEqual([1, 4]);
+    jest.advanceTimersByTime(500);
+    expect(pingedIds()).toEqual([1, 2, 3, 4]);
     jest.advanceTimersByTime(1_000);
-    expect(streams[0].ping).toHaveBeenCalledTimes(1);
-    expect(streams[1].ping).not.toHaveBeenCalled();
-    jest.advanceTimersByTime(1_000);
-    expect(streams[0].ping.mock.calls).toEqual([[false], [false]]);
+    // id 5 shares slice 1 with id 1 but is not open
+    expect(streams.map((s) => s.ping.mock.calls)).toEqual([
+      [[false], [false]],
+      [[false], [false]],
+      [[false], [false]],
+      [[false], [false]],
+      [],
+    ]);
   });
 
   it('forgives a missed pong when its own sweep ran late (the process was stalled)', async () => {
-    registry.ensure(registration(1), {});
+    registry.ensure(registration(4), {});
     await flush();
     opened(streams[0]);
     const sweep = (at: number) =>
       (registry as unknown as { pingSweep(now: number): void }).pingSweep(at);
-    sweep(10_000);
-    sweep(11_000);
-    sweep(13_000);
-    sweep(14_000);
+    // slice 0 (id 4) comes every fourth sweep; sweeps are due 250 ms apart
+    for (const at of [10_000, 10_250, 10_500, 10_750, 11_000, 11_250, 11_500, 11_750]) sweep(at);
+    sweep(12_750); // 1 s late: more than a slice plus half the interval
+    for (const at of [13_000, 13_250, 13_500, 13_750]) sweep(at);
     expect(streams[0].ping.mock.calls).toEqual([[false], [false], [true], [false]]);
   });
 
