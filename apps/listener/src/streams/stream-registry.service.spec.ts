@@ -290,7 +290,7 @@ describe('StreamRegistryService', () => {
     expect(pingedIds()).toEqual([1, 2, 3, 4]);
     jest.advanceTimersByTime(1_000);
     // id 5 shares slice 1 with id 1 but is not open
-    expect(streams.map((s) => s.ping.mock.calls)).toEqual([
+    expect(streams.map((s): unknown[] => s.ping.mock.calls)).toEqual([
       [[false], [false]],
       [[false], [false]],
       [[false], [false]],
