@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { ChildProcess } from 'node:child_process';
 import { parseBenchArgs, BenchArgs } from './bench-args';
 import { createBenchDatabase, BenchDatabase } from './bench-database';
-import { ask, ChildProcesses, nextMessage } from './child-processes';
+import { ask, ChildProcesses, extraNodeArgs, nextMessage } from './child-processes';
 import { preciseNow, summarize } from './latency-stats';
 import { cpuSeconds, rssMb } from './process-usage';
 import { RegisterClient } from './register-client';
@@ -28,12 +28,26 @@ interface AppHandle {
 /** Node flags the apps run with in production (package.json start scripts, Dockerfile). */
 const PRODUCTION_NODE_ARGS = { api: [], listener: ['--max-semi-space-size=32'] };
 
+/** The flags an app of this run gets: production ones, then BENCH_NODE_ARGS. */
+function nodeArgsOf(name: 'api' | 'listener'): string[] {
+  return [...PRODUCTION_NODE_ARGS[name], ...extraNodeArgs()];
+}
+
+/** What the figures of a result depend on besides its arguments. */
+function runContext(db: BenchDatabase) {
+  return {
+    machine: { cpus: os.cpus().length, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+    nodeArgs: { api: nodeArgsOf('api'), listener: nodeArgsOf('listener') },
+    database: db.dialect,
+  };
+}
+
 function startApp(name: 'api' | 'listener', env: Record<string, string>): AppHandle {
   const output: string[] = [];
   const script = path.join(DIST, 'apps', name, 'src', 'main.js');
   // e.g. BENCH_APP_LOG_DIR=/tmp with BENCH_NODE_ARGS=--trace-gc keeps each app's whole output
   const logDir = process.env.BENCH_APP_LOG_DIR;
-  const child = children.spawnApp(script, PRODUCTION_NODE_ARGS[name], env, (chunk) => {
+  const child = children.spawnApp(script, nodeArgsOf(name), env, (chunk) => {
     if (logDir) fs.appendFileSync(path.join(logDir, `${name}.log`), chunk);
     output.push(chunk);
     if (output.length > 200) output.shift();
@@ -199,8 +213,7 @@ async function streamMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
   const result = {
     mode: 'stream',
     at: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version },
-    database: db.dialect,
+    ...runContext(db),
     args,
     streams: { requested: args.streams, open, secondsToOpen: round(secondsToOpen), registerSeconds: round(registerSeconds) },
     listener: {
@@ -275,8 +288,7 @@ async function registerMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
   const result = {
     mode: 'register',
     at: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version },
-    database: db.dialect,
+    ...runContext(db),
     args,
     requests: latencies.length,
     statuses: Object.fromEntries(statuses),

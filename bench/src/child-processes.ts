@@ -33,9 +33,7 @@ export class ChildProcesses {
 
   /** An app process with the given Node flags; its output goes to `onOutput`. */
   spawnApp(script: string, nodeArgs: string[], env: Record<string, string>, onOutput: (chunk: string) => void): ChildProcess {
-    // e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the apps under load
-    const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const child = spawn(process.execPath, [...nodeArgs, ...extra, script], {
+    const child = spawn(process.execPath, [...nodeArgs, script], {
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -65,6 +63,11 @@ export class ChildProcesses {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
   }
+}
+
+/** Node flags added to the apps', e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them under load. */
+export function extraNodeArgs(): string[] {
+  return (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 }
 
 /** Sends `message` and resolves with the child's next message of `replyType`. */
