@@ -36,7 +36,8 @@ describe('ReconcileService', () => {
     findExpiredIds: jest.Mock;
     deleteExpiredByIds: jest.Mock;
     findAll: jest.Mock;
-    findChangedSince: jest.Mock;
+    findStampsSince: jest.Mock;
+    findByIds: jest.Mock;
     countAll: jest.Mock;
     findAllIds: jest.Mock;
   };
@@ -76,7 +77,8 @@ describe('ReconcileService', () => {
       findExpiredIds: jest.fn().mockResolvedValue([]),
       deleteExpiredByIds: jest.fn().mockResolvedValue(undefined),
       findAll: jest.fn().mockResolvedValue([]),
-      findChangedSince: jest.fn().mockResolvedValue([]),
+      findStampsSince: jest.fn().mockResolvedValue([]),
+      findByIds: jest.fn().mockResolvedValue([]),
       countAll: jest.fn().mockResolvedValue(0),
       findAllIds: jest.fn().mockResolvedValue([]),
     };
@@ -163,13 +165,23 @@ describe('ReconcileService', () => {
 
     calls = [];
     jest.setSystemTime(NOW + 1_000);
-    repo.findChangedSince.mockResolvedValueOnce([row(2, NOW - 5_000), row(3, NOW + 100)]);
+    repo.findStampsSince.mockResolvedValueOnce([
+      { id: 1, lastUpdate: NOW - 10_000 },
+      { id: 2, lastUpdate: NOW - 4_000 },
+      { id: 3, lastUpdate: NOW + 100 },
+    ]);
+    repo.findByIds.mockResolvedValueOnce([
+      row(2, NOW - 4_000, { accessToken: 'renewed' }),
+      row(3, NOW + 100),
+    ]);
     repo.countAll.mockResolvedValueOnce(3);
     await service.runPass();
-    // row 2 is unchanged and its stream is open: skipped
+    // row 1 has the stamp it was read with and its stream is open: not read again
     expect(calls).toEqual([
       `findExpiredIds(${NOW + 1_000 - 72 * HOUR})`,
-      `findChangedSince(${NOW - CHANGE_OVERLAP_MS})`,
+      `findStampsSince(${NOW - CHANGE_OVERLAP_MS})`,
+      'findByIds([2,3])',
+      'ensure(2, renewed)',
       'ensure(3, token-3)',
       'countAll()',
     ]);
@@ -178,26 +190,44 @@ describe('ReconcileService', () => {
     jest.setSystemTime(NOW + 2_000);
     await service.runPass();
     // the window follows the passes, not the rows' stamps: old rows stop being re-read
-    expect(calls[1]).toBe(`findChangedSince(${NOW + 1_000 - CHANGE_OVERLAP_MS})`);
+    expect(calls[1]).toBe(`findStampsSince(${NOW + 1_000 - CHANGE_OVERLAP_MS})`);
+  });
+
+  it('reads no whole row when every stamp in the window is the one last read', async () => {
+    repo.findAll.mockResolvedValueOnce([row(1, NOW - 2_000), row(2, NOW - 1_000)]);
+    await service.runPass();
+    calls = [];
+    repo.findStampsSince.mockResolvedValueOnce([
+      { id: 1, lastUpdate: NOW - 2_000 },
+      { id: 2, lastUpdate: NOW - 1_000 },
+    ]);
+    repo.countAll.mockResolvedValueOnce(2);
+    await service.runPass();
+    expect(calls).toEqual([
+      `findExpiredIds(${NOW - 72 * HOUR})`,
+      `findStampsSince(${NOW - CHANGE_OVERLAP_MS})`,
+      'countAll()',
+    ]);
   });
 
   it('keeps the window at the last successful pass when a pass fails', async () => {
     repo.findAll.mockResolvedValueOnce([row(1, NOW)]);
     await service.runPass();
     jest.setSystemTime(NOW + 1_000);
-    repo.findChangedSince.mockRejectedValueOnce(new Error('database unreachable'));
+    repo.findStampsSince.mockRejectedValueOnce(new Error('database unreachable'));
     await service.runPass();
     calls = [];
     jest.setSystemTime(NOW + 2_000);
     await service.runPass();
-    expect(calls[1]).toBe(`findChangedSince(${NOW - CHANGE_OVERLAP_MS})`);
+    expect(calls[1]).toBe(`findStampsSince(${NOW - CHANGE_OVERLAP_MS})`);
   });
 
   it('reopens a renewed row with its new token', async () => {
     repo.findAll.mockResolvedValueOnce([row(1, NOW - 10_000)]);
     await service.runPass();
     calls = [];
-    repo.findChangedSince.mockResolvedValueOnce([row(1, NOW, { accessToken: 'renewed' })]);
+    repo.findStampsSince.mockResolvedValueOnce([{ id: 1, lastUpdate: NOW }]);
+    repo.findByIds.mockResolvedValueOnce([row(1, NOW, { accessToken: 'renewed' })]);
     repo.countAll.mockResolvedValueOnce(1);
     await service.runPass();
     expect(calls).toContain('ensure(1, renewed)');

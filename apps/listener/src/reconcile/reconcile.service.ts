@@ -17,8 +17,10 @@ import { RegistrationPolicy } from './registration-policy';
  * Each change pass re-reads rows renewed this long before the previous pass
  * started: a registration committed late, or stamped by an api host whose clock
  * is a little behind, is still picked up. A larger skew is caught by the full
- * resync. Kept short because every row inside the window is read again on
- * every pass (after a burst of registrations, thousands of rows a second).
+ * resync. Inside the window only ids and stamps are read again (after a burst
+ * of registrations, thousands a second); whole rows only where a stamp differs
+ * from the row last read, so a row rewritten within the same millisecond
+ * waits for the full resync.
  */
 export const CHANGE_OVERLAP_MS = 10_000;
 export const RECONCILE_INTERVAL_NAME = 'listener-reconcile';
@@ -162,17 +164,28 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
     );
   }
 
+  /** Reads the stamps of the window, then whole rows only for what is new or changed. */
   private async applyChanges(): Promise<void> {
-    const rows = await this.registrations.findChangedSince(
+    const stamps = await this.registrations.findStampsSince(
       Math.max(0, this.changesReadAt - CHANGE_OVERLAP_MS),
     );
-    for (const row of rows) this.remember(row);
+    const toRead = stamps
+      .filter((stamp) => !this.isCurrent(stamp.id, stamp.lastUpdate))
+      .map((stamp) => stamp.id);
+    if (toRead.length > 0) {
+      for (const row of await this.registrations.findByIds(toRead)) this.remember(row);
+    }
     const count = await this.registrations.countAll();
     if (count === this.known.size) return;
     const ids = new Set(await this.registrations.findAllIds());
     for (const id of [...this.known.keys()]) {
       if (!ids.has(id)) this.forget(id);
     }
+  }
+
+  /** Whether the row `id` as last read has this stamp and its stream is held: nothing to read again. */
+  private isCurrent(id: number, lastUpdate: number): boolean {
+    return this.known.get(id)?.lastUpdate === lastUpdate && this.streams.has(id);
   }
 
   /** Records a row read from the table and acts on it unless nothing that matters changed. */

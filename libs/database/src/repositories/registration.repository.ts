@@ -1,12 +1,31 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, LessThan, MoreThanOrEqual, QueryFailedError, Repository } from 'typeorm';
+import { In, LessThan, QueryFailedError, Repository } from 'typeorm';
 import { SETTINGS, Settings, STREAM_ENDPOINTS, StreamEndpoint } from '@app/config';
 import { TokenCipher } from '@app/security';
 import { RegistrationEntity } from '../entities/registration.entity';
 import { Registration, RegistrationKey, RegistrationWrite } from '../registration';
 
 const ID_BATCH = 500;
+
+/** What a Registration is made of: createdAt and updatedAt are left unread (their date parsing was a third of a bulk read). */
+const REGISTRATION_COLUMNS = {
+  id: true,
+  lastUpdate: true,
+  instanceUrl: true,
+  accessToken: true,
+  appId: true,
+  appSecret: true,
+  callbackUrl: true,
+  tag: true,
+  endpoint: true,
+} as const;
+
+/** A row's id and renewal stamp: enough to tell whether it changed since it was last read. */
+export interface RegistrationStamp {
+  id: number;
+  lastUpdate: number;
+}
 
 interface UpsertStatements {
   update: string;
@@ -134,23 +153,51 @@ export class RegistrationRepository {
   }
 
   async findByKey(key: RegistrationKey): Promise<Registration | undefined> {
-    const row = await this.rows.findOne({ where: { instanceUrl: key.instanceUrl, appId: key.appId, tag: key.tag } });
+    const row = await this.rows.findOne({
+      select: REGISTRATION_COLUMNS,
+      where: { instanceUrl: key.instanceUrl, appId: key.appId, tag: key.tag },
+    });
     return row ? this.toRegistration(row) : undefined;
   }
 
   async findById(id: number): Promise<Registration | undefined> {
-    const row = await this.rows.findOne({ where: { id } });
+    const row = await this.rows.findOne({ select: REGISTRATION_COLUMNS, where: { id } });
     return row ? this.toRegistration(row) : undefined;
   }
 
-  /** Rows registered or renewed at or after `lastUpdate` (ms). */
-  async findChangedSince(lastUpdate: number): Promise<Registration[]> {
-    const rows = await this.rows.find({ where: { lastUpdate: MoreThanOrEqual(lastUpdate) }, order: { id: 'ASC' } });
-    return this.toRegistrations(rows);
+  /** The rows of `ids` that still exist, in id order. */
+  async findByIds(ids: number[]): Promise<Registration[]> {
+    const found: Registration[] = [];
+    for (let i = 0; i < ids.length; i += ID_BATCH) {
+      const rows = await this.rows.find({
+        select: REGISTRATION_COLUMNS,
+        where: { id: In(ids.slice(i, i + ID_BATCH)) },
+        order: { id: 'ASC' },
+      });
+      found.push(...this.toRegistrations(rows));
+    }
+    return found;
+  }
+
+  /**
+   * Id and lastUpdate of the rows registered or renewed at or after
+   * `lastUpdate` (ms), in id order. Read raw, without building entities: ten
+   * thousand stamps take ~10 ms where as many whole rows took ~100 ms.
+   */
+  async findStampsSince(lastUpdate: number): Promise<RegistrationStamp[]> {
+    const raw = await this.rows
+      .createQueryBuilder('r')
+      .select('r.id', 'id')
+      .addSelect('r.lastUpdate', 'lastUpdate')
+      .where('r.lastUpdate >= :lastUpdate', { lastUpdate })
+      .orderBy('r.id', 'ASC')
+      .getRawMany<{ id: number | string; lastUpdate: number | string }>();
+    // drivers return BIGINT (and with some, INT) as strings
+    return raw.map((r) => ({ id: Number(r.id), lastUpdate: Number(r.lastUpdate) }));
   }
 
   async findAll(): Promise<Registration[]> {
-    return this.toRegistrations(await this.rows.find({ order: { id: 'ASC' } }));
+    return this.toRegistrations(await this.rows.find({ select: REGISTRATION_COLUMNS, order: { id: 'ASC' } }));
   }
 
   async findAllIds(): Promise<number[]> {
