@@ -386,12 +386,13 @@ export class StreamRegistryService
   }
 
   /**
-   * One timer for every stream: a stream that did not answer the previous ping
-   * is cut (and reconnects). When this sweep itself runs late, the process was
-   * stalled (CPU starvation, a long GC) and pongs may still be unread: nobody is
-   * cut this time, or one stall would drop every stream at once.
+   * One timer for every stream, pinging the open streams of the next slice (a
+   * stream's slice is its id modulo the slice count): a stream that did not
+   * answer its previous ping is cut (and reconnects). When this sweep itself
+   * runs late, the process was stalled (CPU starvation, a long GC) and pongs
+   * may still be unread: nobody is cut this time, or one stall would drop every
+   * stream of the slice at once.
    */
-  /** Pings the open streams of the next slice (a stream's slice is its id modulo the slice count). */
   private pingSweep(now = Date.now()): void {
     const interval = this.listener.pingIntervalMs;
     const stalled =
