@@ -167,11 +167,12 @@ export class RegistrationRepository {
 
   /** The rows of `ids` that still exist, in id order. */
   async findByIds(ids: number[]): Promise<Registration[]> {
+    const sorted = [...ids].sort((a, b) => a - b);
     const found: Registration[] = [];
-    for (let i = 0; i < ids.length; i += ID_BATCH) {
+    for (let i = 0; i < sorted.length; i += ID_BATCH) {
       const rows = await this.rows.find({
         select: REGISTRATION_COLUMNS,
-        where: { id: In(ids.slice(i, i + ID_BATCH)) },
+        where: { id: In(sorted.slice(i, i + ID_BATCH)) },
         order: { id: 'ASC' },
       });
       found.push(...this.toRegistrations(rows));
