@@ -22,6 +22,15 @@ function row(registrationId: number, seq: number): NewPendingDelivery {
 const writes = (rows: NewPendingDelivery[]): PendingWrite<string>[] =>
   rows.map((r) => ({ owner: 'lane', row: r }));
 
+/** A writer over `store`; unless told otherwise it ignores commits and wants every row. */
+function writerOver(
+  store: PendingDeliveryStore,
+  written: (write: PendingWrite<string>) => void = () => undefined,
+  isWanted: (write: PendingWrite<string>) => boolean = () => true,
+): PendingDeliveryWriter<string> {
+  return new PendingDeliveryWriter<string>(store, written, isWanted);
+}
+
 async function settle(): Promise<void> {
   for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
 }
@@ -41,11 +50,7 @@ describe('PendingDeliveryWriter', () => {
       findExistingIds: () => Promise.reject(new Error('not expected')),
     };
     const committed: string[] = [];
-    const writer = new PendingDeliveryWriter<string>(
-      store,
-      (w) => committed.push(w.row.body),
-      () => true,
-    );
+    const writer = writerOver(store, (w) => committed.push(w.row.body));
 
     writer.append(writes([row(1, 1), row(2, 2)]));
     writer.append(writes([row(1, 3)]));
@@ -69,11 +74,7 @@ describe('PendingDeliveryWriter', () => {
       },
       findExistingIds: () => Promise.reject(new Error('not expected')),
     };
-    const writer = new PendingDeliveryWriter<string>(
-      store,
-      () => undefined,
-      () => true,
-    );
+    const writer = writerOver(store);
 
     for (let seq = 0; seq < 1_200; seq++) {
       writer.append(writes([row(1, seq)]));
@@ -97,11 +98,7 @@ describe('PendingDeliveryWriter', () => {
         throw new Error('connection refused');
       },
     };
-    const writer = new PendingDeliveryWriter<string>(
-      store,
-      () => undefined,
-      () => true,
-    );
+    const writer = writerOver(store);
 
     writer.append(writes([row(1, 1), row(1, 2)]));
     await settle();
@@ -123,11 +120,7 @@ describe('PendingDeliveryWriter', () => {
       },
       findExistingIds: async (ids) => ids.filter((id) => id !== 9),
     };
-    const writer = new PendingDeliveryWriter<string>(
-      store,
-      () => undefined,
-      () => true,
-    );
+    const writer = writerOver(store);
 
     writer.append(writes([row(1, 1), row(9, 2), row(1, 3)]));
     await writer.flush(Date.now() + 5_000);
@@ -145,11 +138,7 @@ describe('PendingDeliveryWriter', () => {
       findExistingIds: async (ids) => ids,
     };
     const committed: string[] = [];
-    const writer = new PendingDeliveryWriter<string>(
-      store,
-      (w) => committed.push(w.row.body),
-      () => true,
-    );
+    const writer = writerOver(store, (w) => committed.push(w.row.body));
 
     writer.append(writes([row(1, 1), row(1, 2), row(1, 3)]));
     expect(await writer.flush(Date.now() + 5_000)).toBe(0);
@@ -178,11 +167,7 @@ describe('PendingDeliveryWriter', () => {
         return ids;
       },
     };
-    const writer = new PendingDeliveryWriter<string>(
-      store,
-      () => undefined,
-      () => true,
-    );
+    const writer = writerOver(store);
     writer.append(writes([row(1, 1), row(1, 2), row(1, 3)]));
     await settle();
 
@@ -199,11 +184,7 @@ describe('PendingDeliveryWriter', () => {
       append: async (rows) => void inserted.push(...rows.map((r) => r.body)),
       findExistingIds: () => Promise.reject(new Error('not expected')),
     };
-    const writer = new PendingDeliveryWriter<string>(
-      store,
-      () => undefined,
-      (w) => w.row.registrationId !== 3,
-    );
+    const writer = writerOver(store, undefined, (w) => w.row.registrationId !== 3);
 
     writer.append(writes([row(1, 1), row(2, 2), row(3, 3), row(1, 4)]));
     writer.discard(2);
@@ -221,11 +202,7 @@ describe('PendingDeliveryWriter', () => {
         throw new Error('connection refused');
       },
     };
-    const writer = new PendingDeliveryWriter<string>(
-      store,
-      () => undefined,
-      () => true,
-    );
+    const writer = writerOver(store);
     writer.append(writes([row(1, 1), row(1, 2)]));
 
     expect(await writer.flush(Date.now() + 300)).toBe(2);
