@@ -2,10 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
 import { PendingDeliveryEntity } from '../entities/pending-delivery.entity';
+import { batches } from './batches';
 
 export type NewPendingDelivery = Omit<PendingDeliveryEntity, 'id' | 'lastError'> & { lastError?: string | null };
 
-const ID_BATCH = 500;
+/** Rows per INSERT: nine bound parameters each stay under SQL Server's 2,100 per statement. */
+const INSERT_BATCH = 200;
 
 /** Named queries on the durable callback retry queue. */
 @Injectable()
@@ -14,9 +16,7 @@ export class PendingDeliveryRepository {
 
   /** Appends events in the given order (ids grow with insertion, which fixes delivery order). */
   async append(deliveries: NewPendingDelivery[]): Promise<void> {
-    for (let i = 0; i < deliveries.length; i += ID_BATCH) {
-      await this.rows.insert(deliveries.slice(i, i + ID_BATCH));
-    }
+    for (const batch of batches(deliveries, INSERT_BATCH)) await this.rows.insert(batch);
   }
 
   /** The oldest waiting event of each registration, when it is due: the only ones that may be attempted. */
@@ -65,9 +65,7 @@ export class PendingDeliveryRepository {
   }
 
   async deleteForRegistrations(registrationIds: number[]): Promise<void> {
-    for (let i = 0; i < registrationIds.length; i += ID_BATCH) {
-      await this.rows.delete({ registrationId: In(registrationIds.slice(i, i + ID_BATCH)) });
-    }
+    for (const batch of batches(registrationIds)) await this.rows.delete({ registrationId: In(batch) });
   }
 
   async count(): Promise<number> {

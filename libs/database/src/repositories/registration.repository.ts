@@ -5,8 +5,7 @@ import { SETTINGS, Settings, STREAM_ENDPOINTS, StreamEndpoint } from '@app/confi
 import { TokenCipher } from '@app/security';
 import { RegistrationEntity } from '../entities/registration.entity';
 import { Registration, RegistrationKey, RegistrationWrite } from '../registration';
-
-const ID_BATCH = 500;
+import { batches } from './batches';
 
 /** What a Registration is made of: createdAt and updatedAt are left unread (their date parsing was a third of a bulk read). */
 const REGISTRATION_COLUMNS = {
@@ -147,9 +146,7 @@ export class RegistrationRepository {
 
   /** Deletes those of `ids` still not renewed since `before` (ms): a row renewed meanwhile stays. */
   async deleteExpiredByIds(ids: number[], before: number): Promise<void> {
-    for (let i = 0; i < ids.length; i += ID_BATCH) {
-      await this.rows.delete({ id: In(ids.slice(i, i + ID_BATCH)), lastUpdate: LessThan(before) });
-    }
+    for (const batch of batches(ids)) await this.rows.delete({ id: In(batch), lastUpdate: LessThan(before) });
   }
 
   async findByKey(key: RegistrationKey): Promise<Registration | undefined> {
@@ -167,14 +164,9 @@ export class RegistrationRepository {
 
   /** The rows of `ids` that still exist, in id order. */
   async findByIds(ids: number[]): Promise<Registration[]> {
-    const sorted = [...ids].sort((a, b) => a - b);
     const found: Registration[] = [];
-    for (let i = 0; i < sorted.length; i += ID_BATCH) {
-      const rows = await this.rows.find({
-        select: REGISTRATION_COLUMNS,
-        where: { id: In(sorted.slice(i, i + ID_BATCH)) },
-        order: { id: 'ASC' },
-      });
+    for (const batch of batches([...ids].sort((a, b) => a - b))) {
+      const rows = await this.rows.find({ select: REGISTRATION_COLUMNS, where: { id: In(batch) }, order: { id: 'ASC' } });
       found.push(...this.toRegistrations(rows));
     }
     return found;
@@ -209,8 +201,8 @@ export class RegistrationRepository {
   /** Which of `ids` still have a row. */
   async findExistingIds(ids: number[]): Promise<number[]> {
     const found: number[] = [];
-    for (let i = 0; i < ids.length; i += ID_BATCH) {
-      const rows = await this.rows.find({ select: { id: true }, where: { id: In(ids.slice(i, i + ID_BATCH)) } });
+    for (const batch of batches(ids)) {
+      const rows = await this.rows.find({ select: { id: true }, where: { id: In(batch) } });
       found.push(...rows.map((r) => r.id));
     }
     return found;
