@@ -191,19 +191,15 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
   /** Records a row read from the table and acts on it unless nothing that matters changed. */
   private remember(row: Registration): void {
     const previous = this.known.get(row.id);
-    this.known.set(row.id, row);
-    if (
-      previous &&
-      previous.lastUpdate === row.lastUpdate &&
+    const unchanged =
+      previous !== undefined &&
+      this.isCurrent(row.id, row.lastUpdate) &&
       previous.accessToken === row.accessToken &&
       previous.endpoint === row.endpoint &&
       previous.callbackUrl === row.callbackUrl &&
-      previous.appSecretHash === row.appSecretHash &&
-      this.streams.has(row.id)
-    ) {
-      return;
-    }
-    this.apply(row);
+      previous.appSecretHash === row.appSecretHash;
+    this.known.set(row.id, row);
+    if (!unchanged) this.apply(row);
   }
 
   /** Opens or updates the stream of an allowed row, closes that of a refused one; returns whether it is allowed. */

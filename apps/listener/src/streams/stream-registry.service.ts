@@ -24,7 +24,7 @@ const SHUTDOWN_CLOSE_GRACE_MS = 2_000;
 /**
  * Pings go out in slices this far apart, each stream in one slice per
  * interval: 10,000 pings at once (and their 10,000 pongs) held every event
- * behind them for 150–750 ms, where 80 per slice cost well under a millisecond.
+ * behind them (relay p99 147–363 ms at 2,000 events/s, 13.8–46.3 ms sliced).
  */
 const PING_SLICE_MS = 250;
 
