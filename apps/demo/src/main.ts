@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import type { AddressInfo, Server } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
@@ -24,8 +24,8 @@ function say(line: string): void {
 }
 
 function portOf(app: INestApplication): number {
-  const server = app.getHttpServer() as Server;
-  return (server.address() as AddressInfo).port;
+  const server = app.getHttpServer() as { address(): AddressInfo };
+  return server.address().port;
 }
 
 async function post(url: string, fields: Record<string, string>): Promise<string> {
