@@ -9,6 +9,16 @@ type RawEnv = Record<string, string | undefined>;
 /** Variables whose values must never be echoed in an error message. */
 const SECRET_VARIABLES = new Set(['DB_PASS', 'TOKEN_ENCRYPTION_KEY']);
 
+function envFilePath(env: RawEnv, cwd: string): string {
+  return path.resolve(cwd, env.ENV_FILE?.trim() || '.env.production');
+}
+
+/** The env file that readEnvironment reads, when there is one. */
+export function environmentFile(env: RawEnv = process.env, cwd = process.cwd()): string | undefined {
+  const file = envFilePath(env, cwd);
+  return fs.existsSync(file) ? file : undefined;
+}
+
 /**
  * Reads `.env.production` (or the file named by ENV_FILE) under the process
  * environment: a variable set in the environment wins over the file, as with
@@ -16,7 +26,7 @@ const SECRET_VARIABLES = new Set(['DB_PASS', 'TOKEN_ENCRYPTION_KEY']);
  */
 export function readEnvironment(env: RawEnv = process.env, cwd = process.cwd()): RawEnv {
   const named = env.ENV_FILE?.trim() || undefined;
-  const file = path.resolve(cwd, named ?? '.env.production');
+  const file = envFilePath(env, cwd);
   if (!fs.existsSync(file)) {
     if (named) throw new ConfigError(`ENV_FILE: file not found: ${file}`);
     return { ...env };
