@@ -1,10 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, Repository } from 'typeorm';
+import { In, MoreThan, Repository } from 'typeorm';
 import { PendingDeliveryEntity } from '../entities/pending-delivery.entity';
 import { batches } from './batches';
 
-export type NewPendingDelivery = Omit<PendingDeliveryEntity, 'id' | 'lastError'> & { lastError?: string | null };
+export type NewPendingDelivery = Omit<PendingDeliveryEntity, 'id' | 'lastError'> & {
+  lastError?: string | null;
+};
 
 /** Rows per INSERT: nine bound parameters each stay under SQL Server's 2,100 per statement. */
 const INSERT_BATCH = 200;
@@ -12,7 +14,10 @@ const INSERT_BATCH = 200;
 /** Named queries on the durable callback retry queue. */
 @Injectable()
 export class PendingDeliveryRepository {
-  constructor(@InjectRepository(PendingDeliveryEntity) private readonly rows: Repository<PendingDeliveryEntity>) {}
+  constructor(
+    @InjectRepository(PendingDeliveryEntity)
+    private readonly rows: Repository<PendingDeliveryEntity>,
+  ) {}
 
   /** Appends events in the given order (ids grow with insertion, which fixes delivery order). */
   async append(deliveries: NewPendingDelivery[]): Promise<void> {
@@ -38,9 +43,9 @@ export class PendingDeliveryRepository {
       .getMany();
   }
 
-  async findHead(registrationId: number): Promise<PendingDeliveryEntity | undefined> {
-    const row = await this.rows.findOne({ where: { registrationId }, order: { id: 'ASC' } });
-    return row ?? undefined;
+  /** The oldest `limit` waiting events of one registration, in delivery (id) order. */
+  async findFirst(registrationId: number, limit: number): Promise<PendingDeliveryEntity[]> {
+    return this.rows.find({ where: { registrationId }, order: { id: 'ASC' }, take: limit });
   }
 
   async registrationIdsWithPending(): Promise<number[]> {
@@ -56,16 +61,32 @@ export class PendingDeliveryRepository {
     return this.rows.count({ where: { registrationId } });
   }
 
-  async recordFailure(id: string, attempts: number, nextAttemptAt: number, lastError: string): Promise<void> {
+  async recordFailure(
+    id: string,
+    attempts: number,
+    nextAttemptAt: number,
+    lastError: string,
+  ): Promise<void> {
     await this.rows.update({ id }, { attempts, nextAttemptAt, lastError: lastError.slice(0, 255) });
   }
 
-  async delete(id: string): Promise<void> {
-    await this.rows.delete({ id });
+  /** Rows of `registrationIds` waiting past `now` become due at `now` (their host answers again: no backoff to wait out). */
+  async makeDue(registrationIds: number[], now: number): Promise<void> {
+    for (const batch of batches(registrationIds)) {
+      await this.rows.update(
+        { registrationId: In(batch), nextAttemptAt: MoreThan(now) },
+        { nextAttemptAt: now },
+      );
+    }
+  }
+
+  async delete(ids: string[]): Promise<void> {
+    for (const batch of batches(ids)) await this.rows.delete({ id: In(batch) });
   }
 
   async deleteForRegistrations(registrationIds: number[]): Promise<void> {
-    for (const batch of batches(registrationIds)) await this.rows.delete({ registrationId: In(batch) });
+    for (const batch of batches(registrationIds))
+      await this.rows.delete({ registrationId: In(batch) });
   }
 
   async count(): Promise<number> {
