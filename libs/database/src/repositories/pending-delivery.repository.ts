@@ -4,9 +4,7 @@ import { In, MoreThan, Repository } from 'typeorm';
 import { PendingDeliveryEntity } from '../entities/pending-delivery.entity';
 import { batches } from './batches';
 
-export type NewPendingDelivery = Omit<PendingDeliveryEntity, 'id' | 'lastError'> & {
-  lastError?: string | null;
-};
+export type NewPendingDelivery = Omit<PendingDeliveryEntity, 'id' | 'lastError'> & { lastError?: string | null };
 
 /** Rows per INSERT: nine bound parameters each stay under SQL Server's 2,100 per statement. */
 const INSERT_BATCH = 200;
@@ -14,10 +12,7 @@ const INSERT_BATCH = 200;
 /** Named queries on the durable callback retry queue. */
 @Injectable()
 export class PendingDeliveryRepository {
-  constructor(
-    @InjectRepository(PendingDeliveryEntity)
-    private readonly rows: Repository<PendingDeliveryEntity>,
-  ) {}
+  constructor(@InjectRepository(PendingDeliveryEntity) private readonly rows: Repository<PendingDeliveryEntity>) {}
 
   /** Appends events in the given order (ids grow with insertion, which fixes delivery order). */
   async append(deliveries: NewPendingDelivery[]): Promise<void> {
@@ -61,22 +56,14 @@ export class PendingDeliveryRepository {
     return this.rows.count({ where: { registrationId } });
   }
 
-  async recordFailure(
-    id: string,
-    attempts: number,
-    nextAttemptAt: number,
-    lastError: string,
-  ): Promise<void> {
+  async recordFailure(id: string, attempts: number, nextAttemptAt: number, lastError: string): Promise<void> {
     await this.rows.update({ id }, { attempts, nextAttemptAt, lastError: lastError.slice(0, 255) });
   }
 
   /** Rows of `registrationIds` waiting past `now` become due at `now` (their host answers again: no backoff to wait out). */
   async makeDue(registrationIds: number[], now: number): Promise<void> {
     for (const batch of batches(registrationIds)) {
-      await this.rows.update(
-        { registrationId: In(batch), nextAttemptAt: MoreThan(now) },
-        { nextAttemptAt: now },
-      );
+      await this.rows.update({ registrationId: In(batch), nextAttemptAt: MoreThan(now) }, { nextAttemptAt: now });
     }
   }
 
@@ -85,8 +72,7 @@ export class PendingDeliveryRepository {
   }
 
   async deleteForRegistrations(registrationIds: number[]): Promise<void> {
-    for (const batch of batches(registrationIds))
-      await this.rows.delete({ registrationId: In(batch) });
+    for (const batch of batches(registrationIds)) await this.rows.delete({ registrationId: In(batch) });
   }
 
   async count(): Promise<number> {

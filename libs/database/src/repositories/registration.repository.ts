@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, LessThan, QueryFailedError, Repository } from 'typeorm';
+import { In, LessThan, MoreThan, QueryFailedError, Repository } from 'typeorm';
 import { SETTINGS, Settings, STREAM_ENDPOINTS, StreamEndpoint } from '@app/config';
 import { TokenCipher } from '@app/security';
 import { RegistrationEntity } from '../entities/registration.entity';
@@ -39,14 +39,7 @@ function upsertStatements(rows: Repository<RegistrationEntity>): UpsertStatement
   const q = (name: string) => connection.driver.escape(name);
   const table = q(rows.metadata.tableName);
   const key = ['instanceUrl', 'appId', 'tag'];
-  const written = [
-    'lastUpdate',
-    'accessToken',
-    'appSecret',
-    'callbackUrl',
-    'endpoint',
-    'updatedAt',
-  ];
+  const written = ['lastUpdate', 'accessToken', 'appSecret', 'callbackUrl', 'endpoint', 'updatedAt'];
   const inserted = [...key, ...written, 'createdAt'];
   const insert = `INSERT INTO ${table} (${inserted.map(q).join(', ')}) VALUES (${inserted.map((c) => `:${c}`).join(', ')})`;
   const statements: UpsertStatements = {
@@ -108,27 +101,19 @@ export class RegistrationRepository {
       updatedAt: now,
     };
     const native = this.statements.native;
-    if (native)
-      return native.created(await this.execute(native.sql, parameters)) ? 'created' : 'updated';
+    if (native) return native.created(await this.execute(native.sql, parameters)) ? 'created' : 'updated';
     if ((await this.execute(this.statements.update, parameters)).affected) return 'updated';
     try {
       await this.execute(this.statements.insert, parameters);
       return 'created';
     } catch (error) {
-      if (
-        !(error instanceof QueryFailedError) ||
-        !(await this.execute(this.statements.update, parameters)).affected
-      )
-        throw error;
+      if (!(error instanceof QueryFailedError) || !(await this.execute(this.statements.update, parameters)).affected) throw error;
       return 'updated';
     }
   }
 
   /** Runs a statement with named parameters in the dialect's placeholder style. */
-  private async execute(
-    sql: string,
-    parameters: Record<string, unknown>,
-  ): Promise<{ records: unknown; affected?: number }> {
+  private async execute(sql: string, parameters: Record<string, unknown>): Promise<{ records: unknown; affected?: number }> {
     const connection = this.rows.manager.connection;
     const [statement, values] = connection.driver.escapeQueryWithParameters(sql, parameters, {});
     const runner = connection.createQueryRunner();
@@ -141,11 +126,7 @@ export class RegistrationRepository {
   }
 
   async deleteByKey(key: RegistrationKey): Promise<boolean> {
-    const result = await this.rows.delete({
-      instanceUrl: key.instanceUrl,
-      appId: key.appId,
-      tag: key.tag,
-    });
+    const result = await this.rows.delete({ instanceUrl: key.instanceUrl, appId: key.appId, tag: key.tag });
     return (result.affected ?? 0) > 0;
   }
 
@@ -165,8 +146,7 @@ export class RegistrationRepository {
 
   /** Deletes those of `ids` still not renewed since `before` (ms): a row renewed meanwhile stays. */
   async deleteExpiredByIds(ids: number[], before: number): Promise<void> {
-    for (const batch of batches(ids))
-      await this.rows.delete({ id: In(batch), lastUpdate: LessThan(before) });
+    for (const batch of batches(ids)) await this.rows.delete({ id: In(batch), lastUpdate: LessThan(before) });
   }
 
   async findByKey(key: RegistrationKey): Promise<Registration | undefined> {
@@ -186,11 +166,7 @@ export class RegistrationRepository {
   async findByIds(ids: number[]): Promise<Registration[]> {
     const found: Registration[] = [];
     for (const batch of batches([...ids].sort((a, b) => a - b))) {
-      const rows = await this.rows.find({
-        select: REGISTRATION_COLUMNS,
-        where: { id: In(batch) },
-        order: { id: 'ASC' },
-      });
+      const rows = await this.rows.find({ select: REGISTRATION_COLUMNS, where: { id: In(batch) }, order: { id: 'ASC' } });
       found.push(...this.toRegistrations(rows));
     }
     return found;
@@ -214,9 +190,7 @@ export class RegistrationRepository {
   }
 
   async findAll(): Promise<Registration[]> {
-    return this.toRegistrations(
-      await this.rows.find({ select: REGISTRATION_COLUMNS, order: { id: 'ASC' } }),
-    );
+    return this.toRegistrations(await this.rows.find({ select: REGISTRATION_COLUMNS, order: { id: 'ASC' } }));
   }
 
   async findAllIds(): Promise<number[]> {
@@ -240,11 +214,32 @@ export class RegistrationRepository {
 
   /** Ids of registrations not renewed since `before` (ms). */
   async findExpiredIds(before: number): Promise<number[]> {
-    const rows = await this.rows.find({
-      select: { id: true },
-      where: { lastUpdate: LessThan(before) },
-    });
+    const rows = await this.rows.find({ select: { id: true }, where: { lastUpdate: LessThan(before) } });
     return rows.map((r) => r.id);
+  }
+
+  /**
+   * Stored access tokens (as stored: plain or sealed) of the rows after `afterId`,
+   * in id order, `limit` at a time: for re-sealing them under another key.
+   */
+  async findStoredTokensAfter(afterId: number, limit: number): Promise<{ id: number; stored: string }[]> {
+    const rows = await this.rows.find({
+      select: { id: true, accessToken: true },
+      where: { id: MoreThan(afterId) },
+      order: { id: 'ASC' },
+      take: limit,
+    });
+    return rows.map((r) => ({ id: r.id, stored: r.accessToken ?? '' }));
+  }
+
+  /**
+   * Replaces a stored token only if it is still `expected`: a row renewed
+   * meanwhile (sealed by the api with the current key) is left as it is.
+   * `lastUpdate` is not touched, so the listener sees nothing to reconnect.
+   */
+  async replaceStoredToken(id: number, expected: string, stored: string): Promise<boolean> {
+    const result = await this.rows.update({ id, accessToken: expected }, { accessToken: stored });
+    return (result.affected ?? 0) > 0;
   }
 
   /** Rows that cannot be used (a token sealed with another key, a bad endpoint) are logged by id and skipped. */
@@ -259,13 +254,7 @@ export class RegistrationRepository {
 
   private toRegistration(row: RegistrationEntity): Registration | undefined {
     // rows written by the original program may lack fields it did not require
-    if (
-      !row.instanceUrl ||
-      !row.appId ||
-      row.tag === null ||
-      !row.accessToken ||
-      !row.callbackUrl
-    ) {
+    if (!row.instanceUrl || !row.appId || row.tag === null || !row.accessToken || !row.callbackUrl) {
       this.logger.warn(`registration ${row.id}: incomplete row skipped`);
       return undefined;
     }
@@ -273,9 +262,7 @@ export class RegistrationRepository {
     try {
       accessToken = this.cipher.open(row.accessToken ?? '');
     } catch (error) {
-      this.logger.error(
-        `registration ${row.id}: access token unreadable: ${(error as Error).message}`,
-      );
+      this.logger.error(`registration ${row.id}: access token unreadable: ${(error as Error).message}`);
       return undefined;
     }
     const endpoint = (STREAM_ENDPOINTS as readonly string[]).includes(row.endpoint ?? '')
