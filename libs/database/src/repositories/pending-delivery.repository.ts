@@ -38,6 +38,11 @@ export class PendingDeliveryRepository {
       .getMany();
   }
 
+  async findHead(registrationId: number): Promise<PendingDeliveryEntity | undefined> {
+    const row = await this.rows.findOne({ where: { registrationId }, order: { id: 'ASC' } });
+    return row ?? undefined;
+  }
+
   /** The oldest `limit` waiting events of one registration, in delivery (id) order. */
   async findFirst(registrationId: number, limit: number): Promise<PendingDeliveryEntity[]> {
     return this.rows.find({ where: { registrationId }, order: { id: 'ASC' }, take: limit });
