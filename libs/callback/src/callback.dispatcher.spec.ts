@@ -139,6 +139,9 @@ function setup(
           },
     ),
     findExistingIds: jest.fn(async (ids: number[]) => ids),
+    findByIds: jest.fn(async (ids: number[]) =>
+      ids.map((id) => ({ id, callbackUrl: `https://receiver.example/stored/${id}` })),
+    ),
   };
   const dispatcher = new CallbackDispatcher(
     strictStub<CallbackDeliveryService>('delivery', {
@@ -365,7 +368,8 @@ describe('CallbackDispatcher', () => {
     expect(delivery.requests[1].request.webhookId).toBe('msg_11');
     delivery.requests[1].answer.resolve({ kind: 'delivered' });
     await settle();
-    expect(calls).toEqual(['delete 10,11']);
+    // the stored rows of registration 1 waited on this host since the start: due now
+    expect(calls).toEqual(['makeDue 1', 'delete 10,11']);
 
     dispatcher.dispatch(relayEvent(3));
     expect(delivery.seqs()).toEqual([1, 2, 3]);
@@ -425,6 +429,16 @@ describe('CallbackDispatcher', () => {
     expect(calls.slice(1)).toEqual(['makeDue 1']);
     expect(pending.findDueHeads).toHaveBeenCalledTimes(1);
     expect(delivery.requests[3].request.webhookId).toBe('msg_10');
+  });
+
+  it('after a restart, stored rows wait on their host until it answers one request', async () => {
+    const { dispatcher, delivery, calls } = setup({ pendingAtStart: [1, 2] });
+    await dispatcher.onModuleInit();
+    await settle();
+    dispatcher.dispatch(relayEvent(3, 3));
+    delivery.requests[0].answer.resolve({ kind: 'delivered' });
+    await settle();
+    expect(calls).toEqual(['makeDue 1,2']);
   });
 
   it('starts the next round as soon as half of a full round of drains is done', async () => {
@@ -492,7 +506,7 @@ describe('CallbackDispatcher', () => {
     delivery.requests[0].answer.resolve({ kind: 'delivered' });
     await shutdown;
 
-    expect(calls).toEqual(['delete 10']);
+    expect(calls).toEqual(['makeDue 1', 'delete 10']);
     expect(delivery.requests).toHaveLength(1);
     expect(delivery.aborted).toBe(1);
   });
