@@ -19,14 +19,19 @@ import { CallbackDeliveryService } from './callback-delivery.service';
 import { PendingDeliveryWriter, PendingWrite } from './pending-delivery.writer';
 import type { RelayEvent } from './relay-event';
 import { AttemptVerdict, BackoffOptions, nextAttemptAt } from './retry-policy';
-import { newWebhookId } from './webhook-signer';
+import { derivedWebhookId, newWebhookId } from './webhook-signer';
 
 export type CallbackOutcome =
   'delivered' | 'retry_scheduled' | 'dropped_deadline' | 'dropped_status' | 'gone' | 'refused';
 
+/** Told that the event of `objectId` is safe: delivered, stored in the retry table, or dropped for good. */
+export type SettledListener = (registrationId: number, objectId: string) => void;
+
 /** An event waiting for its first attempt (or in it), in memory. */
 interface QueuedEvent {
   registrationId: number;
+  /** The Mastodon id, reported to the settled listener once the event is safe. */
+  objectId: string | undefined;
   appId: string;
   callbackUrl: string;
   webhookId: string;
@@ -83,6 +88,7 @@ export class CallbackDispatcher
   /** Registrations removed after a 410: later events of theirs are not sent (ids are never reused). */
   private readonly gone = new Set<number>();
   private readonly goneListeners = new Set<(registrationId: number) => void>();
+  private settledListener: SettledListener | undefined;
   private readonly writer: PendingDeliveryWriter<Lane>;
   private readonly backoff: BackoffOptions;
   private readonly deadlineMs: number;
@@ -94,6 +100,7 @@ export class CallbackDispatcher
   /** Which registrations have rows from before this process is known; until then nothing is sent. */
   private pendingLoaded = false;
   private stopping = false;
+  private shutdown: Promise<void> | undefined;
   /** After shutdown persisted everything: late attempt results are ignored, late events refused. */
   private closed = false;
   private ticking = false;
@@ -119,8 +126,10 @@ export class CallbackDispatcher
       },
       (write) => {
         write.owner.unwritten -= 1;
+        this.settled(write.row.registrationId, write.objectId);
       },
       (write) => this.lanes.get(write.row.registrationId) === write.owner,
+      (write) => this.settled(write.row.registrationId, write.objectId),
     );
     this.outcomes = metrics.counter(
       'msl_callbacks_total',
@@ -171,6 +180,16 @@ export class CallbackDispatcher
     return () => this.goneListeners.delete(listener);
   }
 
+  /**
+   * `listener` is told, per registration in the order events were dispatched,
+   * the objectId of each event that is safe: delivered, committed to the retry
+   * table, or dropped for good. Events without an objectId are not reported.
+   * One listener (the catch-up cursor); it must be cheap and must not throw.
+   */
+  onSettled(listener: SettledListener): void {
+    this.settledListener = listener;
+  }
+
   /** The registration was removed elsewhere: its waiting events are dropped (its table rows go with its row). */
   forgetRegistration(registrationId: number): void {
     const lane = this.lanes.get(registrationId);
@@ -179,8 +198,13 @@ export class CallbackDispatcher
     this.writer.discard(registrationId);
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
-    if (this.stopping) return;
+  /** Resolves once every event is delivered or stored; later calls wait for the same work. */
+  beforeApplicationShutdown(): Promise<void> {
+    this.shutdown ??= this.persistAtShutdown();
+    return this.shutdown;
+  }
+
+  private async persistAtShutdown(): Promise<void> {
     this.stopping = true;
     clearInterval(this.tickTimer);
     const started = Date.now();
@@ -215,11 +239,14 @@ export class CallbackDispatcher
     if (this.gone.has(event.registrationId)) return;
     // a bad clock value would become a NaN deadline, which the table cannot store
     const receivedAt = Number.isFinite(event.receivedAt) ? event.receivedAt : Date.now();
+    const objectId = typeof event.objectId === 'string' ? event.objectId : undefined;
     const queued: QueuedEvent = {
       registrationId: event.registrationId,
+      objectId,
       appId: event.appId,
       callbackUrl: event.callbackUrl,
-      webhookId: newWebhookId(),
+      webhookId:
+        objectId === undefined ? newWebhookId() : derivedWebhookId(event, event.event, objectId),
       event: event.event,
       body: JSON.stringify({
         instanceUrl: event.instanceUrl,
@@ -295,6 +322,7 @@ export class CallbackDispatcher
       case 'delivered':
         lane.queue.shift();
         this.delivered(event.receivedAt, now);
+        this.settled(event.registrationId, event.objectId);
         break;
       case 'gone':
         await this.registrationGone(lane);
@@ -303,6 +331,7 @@ export class CallbackDispatcher
       case 'refused':
         lane.queue.shift();
         this.dropped(event.registrationId, event.callbackUrl, verdict);
+        this.settled(event.registrationId, event.objectId);
         break;
       case 'retry': {
         lane.queue.shift();
@@ -310,6 +339,7 @@ export class CallbackDispatcher
         const rest = lane.queue.splice(0);
         if (at === undefined) {
           this.droppedAtDeadline(event.registrationId, verdict.reason);
+          this.settled(event.registrationId, event.objectId);
           lane.queue = rest;
           break;
         }
@@ -355,7 +385,7 @@ export class CallbackDispatcher
         nextAttemptAt: index === 0 && head ? head.nextAttemptAt : now,
         lastError: index === 0 && head ? head.lastError : null,
       };
-      return { owner: lane, row };
+      return { owner: lane, row, objectId: event.objectId };
     });
     lane.handedToWriter += writes.length;
     lane.unwritten += writes.length;
@@ -543,6 +573,15 @@ export class CallbackDispatcher
       ),
     ]);
     clearTimeout(timer);
+  }
+
+  private settled(registrationId: number, objectId: string | undefined): void {
+    if (objectId === undefined || !this.settledListener) return;
+    try {
+      this.settledListener(registrationId, objectId);
+    } catch (error) {
+      this.logger.error(`settled listener failed: ${(error as Error).message}`);
+    }
   }
 
   private delivered(receivedAt: number, now: number): void {
