@@ -88,4 +88,28 @@ describe('registration reads of the reconcile pass (real database)', () => {
     expect(await registrations.findCursor(ids[1])).toBeNull();
     expect((await registrations.findById(ids[0]))?.lastNotificationId).toBe(snowflake);
   });
+
+  it('keeps the cursor when a registration is renewed with the same endpoint, drops it when the endpoint changes', async () => {
+    const key = { instanceUrl: INSTANCE_URL, appId: 'app', tag: 'endpoint-change' };
+    const write = {
+      ...key,
+      accessToken: 'token-x',
+      appSecretHash: hashSecret('secret'),
+      callbackUrl: 'https://cb.example/x',
+      endpoint: null,
+      lastUpdate: T,
+    };
+    await registrations.upsert(write);
+    const id = (await registrations.findByKey(key))!.id;
+    await registrations.updateCursors([{ id, cursor: '1234' }]);
+    await registrations.upsert({ ...write, lastUpdate: T + 1, accessToken: 'token-y' });
+    expect(await registrations.findCursor(id)).toBe('1234');
+    await registrations.upsert({ ...write, lastUpdate: T + 2, endpoint: 'direct' });
+    expect(await registrations.findCursor(id)).toBeNull();
+    await registrations.updateCursors([{ id, cursor: '113000000000000000001' }]);
+    await registrations.upsert({ ...write, lastUpdate: T + 3, endpoint: 'direct' });
+    expect(await registrations.findCursor(id)).toBe('113000000000000000001');
+    await registrations.upsert({ ...write, lastUpdate: T + 4, endpoint: 'user' });
+    expect(await registrations.findCursor(id)).toBeNull();
+  });
 });

@@ -52,9 +52,13 @@ function upsertStatements(rows: Repository<RegistrationEntity>): UpsertStatement
   const written = ['lastUpdate', 'accessToken', 'appSecret', 'callbackUrl', 'endpoint', 'updatedAt'];
   const inserted = [...key, ...written, 'createdAt'];
   const insert = `INSERT INTO ${table} (${inserted.map(q).join(', ')}) VALUES (${inserted.map((c) => `:${c}`).join(', ')})`;
+  // a new endpoint may mean another id space (direct: status ids): the catch-up takes a new floor
+  const cursor = q('lastNotificationId');
+  const endpoint = q('endpoint');
   const statements: UpsertStatements = {
     update:
-      `UPDATE ${table} SET ${written.map((c) => `${q(c)} = :${c}`).join(', ')} ` +
+      `UPDATE ${table} SET ${cursor} = CASE WHEN ${endpoint} = :endpoint OR (${endpoint} IS NULL AND :endpointIsNull = 1) THEN ${cursor} END, ` +
+      `${written.map((c) => `${q(c)} = :${c}`).join(', ')} ` +
       `WHERE ${key.map((c) => `${q(c)} = :${c}`).join(' AND ')}`,
     insert,
   };
@@ -62,13 +66,19 @@ function upsertStatements(rows: Repository<RegistrationEntity>): UpsertStatement
   if (type === 'postgres') {
     statements.native = {
       // xmax is 0 only on a freshly inserted row version
-      sql: `${insert} ON CONFLICT (${key.map(q).join(', ')}) DO UPDATE SET ${written.map((c) => `${q(c)} = EXCLUDED.${q(c)}`).join(', ')} RETURNING (xmax = 0) AS ${q('created')}`,
+      sql:
+        `${insert} ON CONFLICT (${key.map(q).join(', ')}) DO UPDATE SET ` +
+        `${cursor} = CASE WHEN ${table}.${endpoint} IS NOT DISTINCT FROM EXCLUDED.${endpoint} THEN ${table}.${cursor} END, ` +
+        `${written.map((c) => `${q(c)} = EXCLUDED.${q(c)}`).join(', ')} RETURNING (xmax = 0) AS ${q('created')}`,
       created: (result) => (result.records as { created: boolean }[])[0]?.created === true,
     };
   } else if (type === 'mysql' || type === 'mariadb') {
     statements.native = {
-      // MySQL counts 1 affected row for an insert, 2 for an update
-      sql: `${insert} ON DUPLICATE KEY UPDATE ${written.map((c) => `${q(c)} = VALUES(${q(c)})`).join(', ')}`,
+      // MySQL counts 1 affected row for an insert, 2 for an update; it assigns left to right,
+      // so the cursor is judged before the endpoint is overwritten
+      sql:
+        `${insert} ON DUPLICATE KEY UPDATE ${cursor} = IF(${endpoint} <=> VALUES(${endpoint}), ${cursor}, NULL), ` +
+        `${written.map((c) => `${q(c)} = VALUES(${q(c)})`).join(', ')}`,
       created: (result) => result.affected === 1,
     };
   }
@@ -107,6 +117,7 @@ export class RegistrationRepository {
       appSecret: write.appSecretHash,
       callbackUrl: write.callbackUrl,
       endpoint: write.endpoint,
+      endpointIsNull: write.endpoint === null ? 1 : 0,
       createdAt: now,
       updatedAt: now,
     };
