@@ -30,6 +30,17 @@ export function readEnvironment(env: RawEnv = process.env, cwd = process.cwd()):
   return { ...fromFile, ...env };
 }
 
+/**
+ * A 32-byte key written as 64 hex digits or 44 base64 characters (TOKEN_ENCRYPTION_KEY,
+ * and the admin CLI's --from-key). The value is never echoed in the error.
+ */
+export function parseEncryptionKey(name: string, value: string): Buffer {
+  const text = value.trim();
+  const key = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64');
+  if (key.length !== 32) throw new ConfigError(`${name} must be 32 bytes, written as 64 hex digits or 44 base64 characters`);
+  return key;
+}
+
 class EnvReader {
   constructor(private readonly env: RawEnv) {}
 
@@ -86,12 +97,7 @@ class EnvReader {
 
   key(name: string): Buffer | undefined {
     const value = this.raw(name);
-    if (value === undefined) return undefined;
-    const key = /^[0-9a-fA-F]{64}$/.test(value) ? Buffer.from(value, 'hex') : Buffer.from(value, 'base64');
-    if (key.length !== 32) {
-      this.fail(name, 'must be 32 bytes, written as 64 hex digits or 44 base64 characters', value);
-    }
-    return key;
+    return value === undefined ? undefined : parseEncryptionKey(name, value);
   }
 }
 
