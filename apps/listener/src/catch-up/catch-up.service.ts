@@ -206,10 +206,12 @@ export class CatchUpService implements OnModuleDestroy {
     }
     const paused = this.gate.pausedFor(source.registration.instanceUrl);
     if (paused > 0) {
+      // holding live events that long would delay them: fail now, retry when the pause is over
+      const until = Date.now() + paused;
       this.failed(
         seam,
-        new MastodonRestError('rate_limited', `instance asked to wait ${paused} ms`),
-        false,
+        new MastodonRestError('rate_limited', `instance asked to wait ${paused} ms`, 429, until),
+        true,
       );
       return;
     }

@@ -1,5 +1,4 @@
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
-import type { LookupFunction } from 'node:net';
 import { Agent, buildConnector } from 'undici';
 import { literalHostIsPublic } from '@app/security';
 import { publicOnlyLookup } from '../address-guard.service';
@@ -97,7 +96,7 @@ export class MastodonRestClient implements OnApplicationShutdown {
       ...pooling,
       connect: buildConnector({
         timeout: REST_TIMEOUT_MS,
-        lookup: publicOnlyLookup as unknown as LookupFunction,
+        lookup: publicOnlyLookup,
       }),
     });
   }
