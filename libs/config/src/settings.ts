@@ -68,6 +68,9 @@ export interface Settings {
     reconnectMaxMs: number;
     /** How many stream handshakes may be in progress at once per instance. */
     maxOpeningPerInstance: number;
+    /** While an instance is unreachable, one probe retries it with backoff between these bounds. */
+    probeBaseMs: number;
+    probeMaxMs: number;
   };
   callback: {
     timeoutMs: number;
