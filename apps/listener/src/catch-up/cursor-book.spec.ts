@@ -81,8 +81,11 @@ describe('CursorBook', () => {
     expect(book.takeChanges()).toEqual([{ id: 1, cursor: null }]);
     // the same collection again keeps what it knows
     book.advanceTo(1, '113000000000000000001');
+    book.takeChanges();
     book.adopt(1, 'conversations', null);
     expect(book.cursorOf(1)).toBe('113000000000000000001');
+    // the row had lost it: it is stored again
+    expect(book.takeChanges()).toEqual([{ id: 1, cursor: '113000000000000000001' }]);
   });
 
   it('gives changes back for the next flush when storing failed', () => {

@@ -65,7 +65,11 @@ export class CursorBook {
    */
   adopt(id: number, collection: MastodonCollection, stored: string | null): void {
     const known = this.states.get(id);
-    if (known && known.collection === collection) return;
+    if (known && known.collection === collection) {
+      // the row lost its cursor (re-registered with another endpoint of the same id space): store ours again
+      if (stored === null && known.cursor !== null) known.dirty = true;
+      return;
+    }
     this.states.set(id, {
       collection,
       cursor: known ? null : stored,

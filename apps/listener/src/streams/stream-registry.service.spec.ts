@@ -393,6 +393,23 @@ describe('StreamRegistryService', () => {
     expect(registry.size).toBe(0);
   });
 
+  it('relays frames that arrive on a stream while it closes at shutdown', async () => {
+    registry.onModuleInit();
+    registry.ensure(registration(1), {});
+    await flush();
+    opened(streams[0]);
+    const shutdown = registry.onModuleDestroy();
+    const frame = Buffer.from('{"event":"notification","payload":"{}"}');
+    registry.streamMessage(streams[0] as unknown as MastodonStream<StreamEntry>, frame, false);
+    expect(route).toHaveBeenCalledTimes(1);
+    expect(route.mock.calls[0][1]).toBe(frame);
+    ended(streams[0], { deliberate: true, opened: true, reason: 'closed', code: 1001 });
+    await shutdown;
+    // once the socket has ended, nothing more of it is taken
+    registry.streamMessage(streams[0] as unknown as MastodonStream<StreamEntry>, frame, false);
+    expect(route).toHaveBeenCalledTimes(1);
+  });
+
   it('ignores what a superseded stream reports', async () => {
     registry.ensure(registration(1), {});
     await flush();
