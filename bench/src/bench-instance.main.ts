@@ -72,7 +72,7 @@ async function main(): Promise<void> {
   let stopNotifying: (() => number) | undefined;
   process.on('message', (message: { type: string; rate?: number; seconds?: number }) => {
     if (message.type === 'stats') {
-      process.send?.({ type: 'stats', open: fake.openCount, sent, upgrades: fake.upgradeAttempts });
+      process.send?.({ type: 'stats', open: fake.openCount, sent, upgrades: fake.upgradeAttempts, rest: fake.restArrivals });
     } else if (message.type === 'notifyStart') {
       stopNotifying = notifyAtRate(fake, message.rate ?? 0);
     } else if (message.type === 'notifyStop') {

@@ -112,7 +112,7 @@ function printTable(rows: [string, string | number][]): void {
   for (const [key, value] of rows) log(`${key.padEnd(width)}  ${value}`);
 }
 
-type InstanceStats = { type: string; open: number; sent: number; upgrades: number };
+type InstanceStats = { type: string; open: number; sent: number; upgrades: number; rest: number };
 type ReceiverStats = { type: string; received: number; duplicates: number; requests: number };
 
 /** Everything a run with streams needs, started, with every user registered and every stream open. */
@@ -278,6 +278,9 @@ async function streamMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
  */
 async function recoveryMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
   const { instance, listenerPid, instanceStats, receiverStats, open, secondsToOpen, stop } = await startRelay(args, db);
+  // every new stream first reads its floor (the newest notification): only what is made after counts
+  const floorDeadline = Date.now() + 300_000;
+  while ((await instanceStats()).rest < args.streams && Date.now() < floorDeadline) await sleep(100);
   // notifications before, during and after the outage
   instance.send({ type: 'notifyStart', rate: args.rate });
   await sleep(args.warmup * 1000);
