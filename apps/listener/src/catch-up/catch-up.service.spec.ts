@@ -190,6 +190,34 @@ describe('CatchUpService', () => {
     expect(book.cursorOf(7)).toBe('104');
   });
 
+  it('lets the live events go after a second when the catch-up is slow, and relays the fetched ones after them once', async () => {
+    let answer!: (page: Page) => void;
+    answers.push(() => new Promise((resolve) => (answer = resolve)));
+    service.opened(source());
+    service.relay(live('102'));
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect(kinds()).toEqual(['live 102']);
+    service.relay(live('103'));
+    answer({ items: [item('103'), item('102'), item('101')] });
+    await settle();
+    expect(kinds()).toEqual(['live 102', 'live 103', 'rest 101']);
+    book.settled(7, '102');
+    book.settled(7, '103');
+    expect(book.cursorOf(7)).toBe('100');
+    book.settled(7, '101');
+    expect(book.cursorOf(7)).toBe('103');
+  });
+
+  it('does not retry a failed floor once a live event has set the cursor', async () => {
+    answers.push(() => Promise.reject(new MastodonRestError('timeout', 'no answer')));
+    service.opened(source({ lastNotificationId: null }));
+    await settle();
+    service.relay(live('50'));
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(requests).toHaveLength(1);
+    expect(kinds()).toEqual(['live 50']);
+  });
+
   it('pauses the instance after a 429 until its Retry-After', async () => {
     const retryAt = Date.now() + 60;
     answers.push(() =>

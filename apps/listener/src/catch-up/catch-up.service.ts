@@ -49,6 +49,12 @@ export type CatchUpOutcome =
 const MAX_BUFFERED_EVENTS = 5_000;
 /** Ids remembered per registration to recognise stream events its catch-up already relayed. */
 const MAX_REMEMBERED_IDS = 5_000;
+/**
+ * Longest a catch-up holds a registration's live events. A slower one (a
+ * queue of thousands at one instance after its restart, a slow answer) lets
+ * them go and relays what it fetches after them, each id still once.
+ */
+const MAX_HOLD_MS = 1_000;
 /** Used when a 429 says nothing about when to come back. */
 const DEFAULT_RATE_LIMIT_WAIT_MS = 60_000;
 
@@ -61,6 +67,9 @@ interface Seam {
   again: boolean;
   /** Live events waiting for the catch-up to be relayed first. */
   buffer: RelayEvent[] | undefined;
+  holdTimer: NodeJS.Timeout | undefined;
+  /** The floor of a first open failed; a live event relayed since makes it unnecessary. */
+  floorPending: boolean;
   attempt: number;
   retryTimer: NodeJS.Timeout | undefined;
   /** Ids relayed live while a failed catch-up waits to be redone (not relayed again by it). */
@@ -121,7 +130,10 @@ export class CatchUpService implements OnModuleDestroy {
 
   onModuleDestroy(): void {
     this.stopping = true;
-    for (const seam of this.seams.values()) clearTimeout(seam.retryTimer);
+    for (const seam of this.seams.values()) {
+      clearTimeout(seam.retryTimer);
+      clearTimeout(seam.holdTimer);
+    }
     this.gate.stop();
   }
 
@@ -167,6 +179,8 @@ export class CatchUpService implements OnModuleDestroy {
         running: false,
         again: false,
         buffer: undefined,
+        holdTimer: undefined,
+        floorPending: false,
         attempt: 0,
         retryTimer: undefined,
         seen: undefined,
@@ -182,6 +196,8 @@ export class CatchUpService implements OnModuleDestroy {
     }
     clearTimeout(seam.retryTimer);
     seam.retryTimer = undefined;
+    // a reopen leaves a gap of its own, whatever the floor did
+    seam.floorPending = false;
     this.start(seam);
   }
 
@@ -190,6 +206,7 @@ export class CatchUpService implements OnModuleDestroy {
     const seam = this.seams.get(registrationId);
     if (seam) {
       clearTimeout(seam.retryTimer);
+      clearTimeout(seam.holdTimer);
       this.seams.delete(registrationId);
     }
     if (forget) this.book.forget(registrationId);
@@ -199,11 +216,18 @@ export class CatchUpService implements OnModuleDestroy {
     const source = seam.source;
     const id = source.registration.id;
     const from = this.book.catchUpFrom(id);
-    seam.running = true;
     if (from === null) {
+      seam.running = true;
       void this.takeFloor(seam);
       return;
     }
+    if (seam.floorPending) {
+      // a live event of this first open set the cursor: nothing before it is owed
+      seam.floorPending = false;
+      this.finished(seam);
+      return;
+    }
+    seam.running = true;
     const paused = this.gate.pausedFor(source.registration.instanceUrl);
     if (paused > 0) {
       // holding live events that long would delay them: fail now, retry when the pause is over
@@ -216,6 +240,15 @@ export class CatchUpService implements OnModuleDestroy {
       return;
     }
     seam.buffer ??= [];
+    clearTimeout(seam.holdTimer);
+    seam.holdTimer = setTimeout(() => {
+      seam.holdTimer = undefined;
+      if (!seam.buffer || !this.isCurrent(seam)) return;
+      this.book.hold(id);
+      seam.seen ??= new Set();
+      this.letGo(seam);
+    }, MAX_HOLD_MS);
+    seam.holdTimer.unref();
     void this.catchUp(seam, from);
   }
 
@@ -229,6 +262,7 @@ export class CatchUpService implements OnModuleDestroy {
       this.count('floor');
       this.logger.debug(`catch-up floor taken for ${registrationLabel(source.registration)}`);
       seam.attempt = 0;
+      seam.floorPending = false;
       this.finished(seam);
     } catch (error) {
       if (this.isCurrent(seam)) this.failed(seam, error, false);
@@ -272,6 +306,8 @@ export class CatchUpService implements OnModuleDestroy {
         receivedAt: now,
       });
     }
+    clearTimeout(seam.holdTimer);
+    seam.holdTimer = undefined;
     this.book.release(id);
     seam.seen = undefined;
     const buffer = seam.buffer ?? [];
@@ -386,6 +422,9 @@ export class CatchUpService implements OnModuleDestroy {
     } else {
       this.count('failed');
     }
+    clearTimeout(seam.holdTimer);
+    seam.holdTimer = undefined;
+    if (!gap) seam.floorPending = true;
     if (gap) {
       this.book.hold(id);
       // live events relayed from now on are not relayed again when the catch-up is redone
