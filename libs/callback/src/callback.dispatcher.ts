@@ -83,12 +83,17 @@ export class CallbackDispatcher
   /** Registrations removed after a 410: later events of theirs are not sent (ids are never reused). */
   private readonly gone = new Set<number>();
   private readonly goneListeners = new Set<(registrationId: number) => void>();
+  /**
+   * Registrations whose callback failing was logged at info: once when it starts
+   * failing, once when it delivers again, never once per attempt.
+   */
+  private readonly failingLogged = new Set<number>();
   private readonly writer: PendingDeliveryWriter<Lane>;
   private readonly backoff: BackoffOptions;
   private readonly deadlineMs: number;
 
-  private readonly outcomes: Counter<'outcome'>;
-  private readonly latency: Histogram;
+  private readonly outcomes: Counter<'outcome' | 'app'>;
+  private readonly latency: Histogram<'app'>;
   private readonly queueDepth: Gauge;
 
   /** Which registrations have rows from before this process is known; until then nothing is sent. */
@@ -124,13 +129,13 @@ export class CallbackDispatcher
     );
     this.outcomes = metrics.counter(
       'msl_callbacks_total',
-      'Callback events by final or intermediate outcome',
-      ['outcome'],
+      'Callback events by final or intermediate outcome, by app',
+      ['outcome', 'app'],
     );
     this.latency = metrics.histogram(
       'msl_callback_latency_seconds',
-      'From the event arriving from Mastodon to the 2xx answer of the callback',
-      [],
+      'From the event arriving from Mastodon to the 2xx answer of the callback, by app',
+      ['app'],
       [
         0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1,
         2.5, 5, 10,
@@ -173,6 +178,7 @@ export class CallbackDispatcher
 
   /** The registration was removed elsewhere: its waiting events are dropped (its table rows go with its row). */
   forgetRegistration(registrationId: number): void {
+    this.failingLogged.delete(registrationId);
     const lane = this.lanes.get(registrationId);
     if (!lane) return;
     this.lanes.delete(registrationId);
@@ -294,29 +300,27 @@ export class CallbackDispatcher
     switch (verdict.kind) {
       case 'delivered':
         lane.queue.shift();
-        this.delivered(event.receivedAt, now);
+        this.delivered(event.appId, event.receivedAt, now);
         break;
       case 'gone':
-        await this.registrationGone(lane);
+        await this.registrationGone(lane, event.appId);
         return;
       case 'drop':
       case 'refused':
         lane.queue.shift();
-        this.dropped(event.registrationId, event.callbackUrl, verdict);
+        this.dropped(event.registrationId, event.appId, event.callbackUrl, verdict);
         break;
       case 'retry': {
         lane.queue.shift();
         const at = nextAttemptAt(verdict, 1, now, event.deadlineAt, this.backoff);
         const rest = lane.queue.splice(0);
         if (at === undefined) {
-          this.droppedAtDeadline(event.registrationId, verdict.reason);
+          this.droppedAtDeadline(event.registrationId, event.appId, verdict.reason);
           lane.queue = rest;
           break;
         }
-        this.count('retry_scheduled');
-        this.logger.debug(
-          `registration ${event.registrationId}: callback failed (${verdict.reason}), will retry`,
-        );
+        this.count('retry_scheduled', event.appId);
+        this.failing(event.registrationId, event.callbackUrl, verdict.reason);
         this.handToWriter(lane, [event, ...rest], {
           attempts: 1,
           nextAttemptAt: at,
@@ -409,7 +413,7 @@ export class CallbackDispatcher
         const now = Date.now();
         if (row.nextAttemptAt > now) return;
         if (now >= row.deadlineAt) {
-          this.droppedAtDeadline(lane.registrationId, row.lastError ?? 'not delivered');
+          this.droppedAtDeadline(lane.registrationId, registration.appId, row.lastError ?? 'not delivered');
           await this.pending.delete(row.id);
         } else {
           const verdict = await this.delivery.attempt({
@@ -419,7 +423,7 @@ export class CallbackDispatcher
             body: row.body,
           });
           if (!this.isCurrent(lane)) return;
-          if (!(await this.afterRetry(lane, row, verdict, registration.callbackUrl))) return;
+          if (!(await this.afterRetry(lane, row, verdict, registration))) return;
         }
         const quiet = lane.unwritten === 0;
         const handed = lane.handedToWriter;
@@ -427,6 +431,7 @@ export class CallbackDispatcher
         if (!row && quiet && handed === lane.handedToWriter && this.isCurrent(lane)) {
           // the table holds nothing of this registration and nothing is on its way there
           lane.durable = false;
+          this.recovered(lane.registrationId);
         }
       }
     } catch (error) {
@@ -445,43 +450,45 @@ export class CallbackDispatcher
     lane: Lane,
     row: PendingDeliveryEntity,
     verdict: AttemptVerdict,
-    callbackUrl: string,
+    registration: { appId: string; callbackUrl: string },
   ): Promise<boolean> {
+    const { appId, callbackUrl } = registration;
     const now = Date.now();
     switch (verdict.kind) {
       case 'delivered':
-        this.delivered(row.receivedAt, now);
+        this.delivered(appId, row.receivedAt, now);
         await this.pending.delete(row.id);
         return true;
       case 'gone':
-        await this.registrationGone(lane);
+        await this.registrationGone(lane, appId);
         return false;
       case 'drop':
       case 'refused':
-        this.dropped(lane.registrationId, callbackUrl, verdict);
+        this.dropped(lane.registrationId, appId, callbackUrl, verdict);
         await this.pending.delete(row.id);
         return true;
       case 'retry': {
         const attempts = row.attempts + 1;
         const at = nextAttemptAt(verdict, attempts, now, row.deadlineAt, this.backoff);
         if (at === undefined) {
-          this.droppedAtDeadline(lane.registrationId, verdict.reason);
+          this.droppedAtDeadline(lane.registrationId, appId, verdict.reason);
           await this.pending.delete(row.id);
           return true;
         }
-        this.count('retry_scheduled');
+        this.count('retry_scheduled', appId);
+        this.failing(lane.registrationId, callbackUrl, verdict.reason);
         await this.pending.recordFailure(row.id, attempts, at, verdict.reason);
         return false;
       }
     }
   }
 
-  private async registrationGone(lane: Lane): Promise<void> {
+  private async registrationGone(lane: Lane, appId: string): Promise<void> {
     const id = lane.registrationId;
     this.gone.add(id);
     const discarded = lane.queue.length;
     this.forgetRegistration(id);
-    this.count('gone');
+    this.count('gone', appId);
     this.logger.log(
       `registration ${id}: callback answered 410 Gone, registration removed` +
         (discarded > 1 ? ` (${discarded - 1} waiting event(s) dropped)` : ''),
@@ -545,31 +552,52 @@ export class CallbackDispatcher
     clearTimeout(timer);
   }
 
-  private delivered(receivedAt: number, now: number): void {
-    this.count('delivered');
-    this.latency.observe(Math.max(now - receivedAt, 0) / 1000);
+  private delivered(appId: string, receivedAt: number, now: number): void {
+    this.count('delivered', appId);
+    this.latency.observe({ app: appId }, Math.max(now - receivedAt, 0) / 1000);
   }
 
   private dropped(
     registrationId: number,
+    appId: string,
     callbackUrl: string,
     verdict: { kind: 'drop' | 'refused'; reason: string },
   ): void {
-    this.count(verdict.kind === 'refused' ? 'refused' : 'dropped_status');
+    this.count(verdict.kind === 'refused' ? 'refused' : 'dropped_status', appId);
     this.logger.warn(
       `registration ${registrationId}: callback to ${CallbackDeliveryService.describe(callbackUrl)} ` +
         `${verdict.kind === 'refused' ? 'refused' : 'dropped'}: ${verdict.reason}`,
     );
   }
 
-  private droppedAtDeadline(registrationId: number, reason: string): void {
-    this.count('dropped_deadline');
+  /** A callback attempt failed and will be retried: said at info the first time only. */
+  private failing(registrationId: number, callbackUrl: string, reason: string): void {
+    if (this.failingLogged.has(registrationId)) {
+      this.logger.debug(`registration ${registrationId}: callback failed again (${reason}), will retry`);
+      return;
+    }
+    this.failingLogged.add(registrationId);
+    this.logger.log(
+      `registration ${registrationId}: callback to ${CallbackDeliveryService.describe(callbackUrl)} failing (${reason}); ` +
+        'its events wait in the retry table and are retried with backoff (said once, until it delivers again)',
+    );
+  }
+
+  private recovered(registrationId: number): void {
+    if (this.failingLogged.delete(registrationId)) {
+      this.logger.log(`registration ${registrationId}: callback delivers again, its retry table backlog is drained`);
+    }
+  }
+
+  private droppedAtDeadline(registrationId: number, appId: string, reason: string): void {
+    this.count('dropped_deadline', appId);
     this.logger.warn(
       `registration ${registrationId}: callback dropped, not delivered within ${this.settings.callback.retryDeadlineHours} h (last error: ${reason})`,
     );
   }
 
-  private count(outcome: CallbackOutcome): void {
-    this.outcomes.inc({ outcome });
+  /** `app` is bounded: only apps of app_map can register. */
+  private count(outcome: CallbackOutcome, app: string): void {
+    this.outcomes.inc({ outcome, app });
   }
 }

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { ConfigError } from './config.error';
-import { DB_DIALECTS, LOG_LEVELS, type DbDialect, type LogLevel, type Settings } from './settings';
+import { DB_DIALECTS, LOG_FORMATS, LOG_LEVELS, type DbDialect, type LogFormat, type LogLevel, type Settings } from './settings';
 
 type RawEnv = Record<string, string | undefined>;
 
@@ -145,6 +145,7 @@ export function parseSettings(env: RawEnv, cwd = process.cwd()): Settings {
     database,
     configDir: path.resolve(cwd, r.string('CONFIG_DIR', 'config')),
     logLevel: r.oneOf<LogLevel>('LOG_LEVEL', LOG_LEVELS, 'info'),
+    logFormat: r.oneOf<LogFormat>('LOG_FORMAT', LOG_FORMATS, 'auto'),
     registrationTtlHours: r.int('REGISTRATION_TTL_HOURS', 72, 1, 24 * 365),
     tokenEncryptionKey: r.key('TOKEN_ENCRYPTION_KEY'),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
