@@ -14,7 +14,7 @@ export function listeningUrl(host: string, port: number): string {
  * e.g. `api listening on http://localhost:4002 (all interfaces): /register, /docs, /health, /metrics`.
  */
 export function logListening(app: NestFastifyApplication, name: string, host: string, paths: string[]): void {
-  const address = app.getHttpServer().address() as AddressInfo | string | null;
+  const address: AddressInfo | string | null = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : undefined;
   new Logger(name).log(`listening on ${listeningUrl(host, port ?? 0)}: ${paths.join(', ')}`);
 }
