@@ -76,7 +76,7 @@ describe('logs: start-up of api and listener in one process', () => {
     const listening = lines.filter((l) => l.msg.startsWith('listening on'));
     expect(listening.map((l) => [l.context, l.msg])).toEqual([
       ['api', `listening on http://127.0.0.1:${ports.api}: /register, /unregister, /docs, /health, /metrics`],
-      ['listener', `listening on http://127.0.0.1:${ports.listener}: /health, /metrics`],
+      ['listener', `listening on http://127.0.0.1:${ports.listener}: /health, /metrics, /status`],
     ]);
     // two warnings and two lines saying where the apps listen: nothing else at info on a migrated database
     expect(lines).toHaveLength(4);
@@ -115,7 +115,7 @@ describe('logs: start-up of api and listener in one process', () => {
       expect.stringMatching(/^WARN: AppConfigService: .*app_map\.hjson is missing/),
       expect.stringMatching(/^WARN: AppConfigService: .*instance_map\.hjson is missing/),
       `INFO: api: listening on http://127.0.0.1:${ports.api}: /register, /unregister, /docs, /health, /metrics`,
-      `INFO: listener: listening on http://127.0.0.1:${ports.listener}: /health, /metrics`,
+      `INFO: listener: listening on http://127.0.0.1:${ports.listener}: /health, /metrics, /status`,
     ]);
   });
 });

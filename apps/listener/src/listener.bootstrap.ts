@@ -4,7 +4,7 @@ import { Settings } from '@app/config';
 import { BootstrapQuietLogger, createFastifyAdapter, logListening } from '@app/observability';
 import { ListenerModule } from './listener.module';
 
-/** Builds the listener (streams, reconcile loop, callback delivery) and serves /health and /metrics on LISTENER_PORT. */
+/** Builds the listener (streams, reconcile loop, callback delivery) and serves /health, /metrics and /status on LISTENER_PORT. */
 export async function createListenerApp(settings: Settings): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(
     ListenerModule.forRoot(settings),
@@ -15,6 +15,6 @@ export async function createListenerApp(settings: Settings): Promise<NestFastify
   );
   app.useLogger(app.get(BootstrapQuietLogger));
   await app.listen(settings.listener.port, settings.listener.host);
-  logListening(app, 'listener', settings.listener.host, ['/health', '/metrics']);
+  logListening(app, 'listener', settings.listener.host, ['/health', '/metrics', '/status']);
   return app;
 }

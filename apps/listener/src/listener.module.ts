@@ -9,6 +9,9 @@ import { EventRouterService } from './events/event-router.service';
 import { HealthController } from './health/health.controller';
 import { ListenerMetrics } from './listener.metrics';
 import { ReconcileService } from './reconcile/reconcile.service';
+import { ClusterStatusService } from './status/cluster-status.service';
+import { StatusController } from './status/status.controller';
+import { StatusAccessGuard } from './status/status-access.guard';
 import { StreamRegistryService } from './streams/stream-registry.service';
 
 /**
@@ -30,8 +33,15 @@ export class ListenerModule {
         MastodonModule,
         CallbackModule,
       ],
-      controllers: [HealthController],
-      providers: [ListenerMetrics, EventRouterService, StreamRegistryService, ReconcileService],
+      controllers: [HealthController, StatusController],
+      providers: [
+        ListenerMetrics,
+        EventRouterService,
+        StreamRegistryService,
+        ReconcileService,
+        ClusterStatusService,
+        StatusAccessGuard,
+      ],
     };
   }
 }

@@ -105,7 +105,7 @@ function setup(
       calls.push(`append ${rows.length}`);
       appended.push(rows);
     }),
-    count: jest.fn(async () => 0),
+    depthAndOldest: jest.fn(async () => ({ depth: 0, oldestReceivedAt: null })),
     findDueHeads: jest.fn(async (): Promise<PendingDeliveryEntity[]> => []),
     findHead: jest.fn(async (): Promise<PendingDeliveryEntity | undefined> => undefined),
     delete: jest.fn(async (id: string) => void calls.push(`delete ${id}`)),

@@ -95,6 +95,7 @@ export class CallbackDispatcher
   private readonly outcomes: Counter<'outcome' | 'app'>;
   private readonly latency: Histogram<'app'>;
   private readonly queueDepth: Gauge;
+  private readonly queueOldestAge: Gauge;
 
   /** Which registrations have rows from before this process is known; until then nothing is sent. */
   private pendingLoaded = false;
@@ -144,6 +145,10 @@ export class CallbackDispatcher
     this.queueDepth = metrics.gauge(
       'msl_retry_queue_depth',
       'Events waiting in the callback retry table',
+    );
+    this.queueOldestAge = metrics.gauge(
+      'msl_retry_queue_oldest_age_seconds',
+      'Age of the oldest event waiting in the callback retry table (0 when it is empty)',
     );
   }
 
@@ -372,7 +377,9 @@ export class CallbackDispatcher
     this.ticking = true;
     try {
       if (!this.pendingLoaded) await this.loadPending();
-      this.queueDepth.set(await this.pending.count());
+      const queue = await this.pending.depthAndOldest();
+      this.queueDepth.set(queue.depth);
+      this.queueOldestAge.set(queue.oldestReceivedAt === null ? 0 : Math.max(0, Date.now() - queue.oldestReceivedAt) / 1000);
       const room = MAX_CONCURRENT_DRAINS - this.activeDrains;
       if (room <= 0) return;
       const heads = await this.pending.findDueHeads(Date.now(), room);

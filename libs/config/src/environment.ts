@@ -7,7 +7,7 @@ import { DB_DIALECTS, LOG_FORMATS, LOG_LEVELS, type DbDialect, type LogFormat, t
 type RawEnv = Record<string, string | undefined>;
 
 /** Variables whose values must never be echoed in an error message. */
-const SECRET_VARIABLES = new Set(['DB_PASS', 'TOKEN_ENCRYPTION_KEY']);
+const SECRET_VARIABLES = new Set(['DB_PASS', 'TOKEN_ENCRYPTION_KEY', 'ADMIN_TOKEN']);
 
 /**
  * Reads `.env.production` (or the file named by ENV_FILE) under the process
@@ -95,6 +95,14 @@ class EnvReader {
     return value as T;
   }
 
+  /** A bearer token: printable ASCII without spaces, long enough not to be guessed. */
+  adminToken(name: string): string | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    if (!/^[\x21-\x7e]{16,256}$/.test(value)) this.fail(name, 'must be 16 to 256 printable ASCII characters without spaces', value);
+    return value;
+  }
+
   key(name: string): Buffer | undefined {
     const value = this.raw(name);
     return value === undefined ? undefined : parseEncryptionKey(name, value);
@@ -149,6 +157,7 @@ export function parseSettings(env: RawEnv, cwd = process.cwd()): Settings {
     registrationTtlHours: r.int('REGISTRATION_TTL_HOURS', 72, 1, 24 * 365),
     tokenEncryptionKey: r.key('TOKEN_ENCRYPTION_KEY'),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
+    adminToken: r.adminToken('ADMIN_TOKEN'),
     api: {
       host: r.string('HOST', '0.0.0.0'),
       port: r.port('PORT', 4002, 0)!,

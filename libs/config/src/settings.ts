@@ -43,6 +43,8 @@ export interface Settings {
   /** 32-byte AES-256-GCM key; access tokens are stored encrypted when set. */
   tokenEncryptionKey?: Buffer;
   shutdownTimeoutMs: number;
+  /** Required by the listener's status page when set; unset, the page answers loopback clients only. */
+  adminToken?: string;
   api: { host: string; port: number; bodyLimitBytes: number };
   listener: {
     host: string;
