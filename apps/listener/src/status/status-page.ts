@@ -3,7 +3,7 @@ import type { ClusterStatus } from './cluster-status.service';
 /** Seconds between reloads of the page (a meta refresh: no script needed). */
 export const STATUS_REFRESH_SECONDS = 10;
 
-function escapeHtml(value: unknown): string {
+function escapeHtml(value: string | number | null | undefined): string {
   return String(value ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
