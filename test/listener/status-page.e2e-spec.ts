@@ -90,7 +90,9 @@ describeWithTool('chromium', chromiumPath() !== undefined)('status page in a rea
     const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
     await page.goto(`${h.listenerUrl}/status`);
     // evaluated in the page (a string: this project's types have no DOM)
-    const widths = (await page.evaluate('({ page: document.documentElement.scrollWidth, screen: window.innerWidth })')) as { page: number; screen: number };
+    const widths = await page.evaluate<{ page: number; screen: number }>(
+      '({ page: document.documentElement.scrollWidth, screen: window.innerWidth })',
+    );
     expect(widths.page).toBeLessThanOrEqual(widths.screen);
     expect(await page.locator('[data-card="registrations"]').isVisible()).toBe(true);
     expect(await page.locator('tr', { hasText: 'broken-receiver' }).count()).toBe(1);
