@@ -6,7 +6,7 @@ import { createListenerApp } from './listener.bootstrap';
 
 /** `npm run start:listener`: the stream listener alone. */
 async function main(): Promise<void> {
-  const settings = loadSettingsOrExit();
+  const settings = loadSettingsOrExit({ aloneAs: 'npm run start:listener' });
   const shutdown = new GracefulShutdown({ timeoutMs: settings.shutdownTimeoutMs });
   const database = await prepareDatabase(settings, (line) => processLogger(settings).info(line));
   shutdown.after = database.stop;

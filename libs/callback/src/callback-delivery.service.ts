@@ -3,7 +3,7 @@ import type { Histogram } from 'prom-client';
 import type { Agent } from 'undici';
 import { AppConfigService, SETTINGS, Settings } from '@app/config';
 import { MetricsService } from '@app/observability';
-import { literalHostIsPublic, matchingPrefix, urlForLog } from '@app/security';
+import { literalHostIsPublic, matchingPrefix, parseCallbackUrl, urlForLog } from '@app/security';
 import { CallbackHttpAgents, isErrorOfUsedSocket } from './callback-http-agents';
 import { AttemptVerdict, parseRetryAfter, verdictForStatus } from './retry-policy';
 import { WebhookSigner } from './webhook-signer';
@@ -139,17 +139,11 @@ export class CallbackDeliveryService {
   }
 
   private planTarget(callbackUrl: string, prefixes: string | string[] | undefined): TargetPlan {
-    let url: URL;
-    try {
-      url = new URL(callbackUrl);
-    } catch {
-      return { ok: false, reason: 'is not a valid URL' };
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:')
-      return { ok: false, reason: 'is not http(s)' };
-    if (url.username || url.password) return { ok: false, reason: 'contains credentials' };
+    const parsed = parseCallbackUrl(callbackUrl);
+    if (!parsed.ok) return parsed;
+    const url = parsed.url;
     if (prefixes !== undefined) {
-      return matchingPrefix(callbackUrl, prefixes)
+      return matchingPrefix(url, prefixes)
         ? { ok: true, url, agent: this.agents.trusted }
         : { ok: false, reason: 'does not start with a callbackUrlPrefix of this app' };
     }
