@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { waitFor } from '../support/wait-for';
 import { ListenerHarness } from './listener-harness';
-import { chromiumPath, describeWithTool } from './required-tool';
+import { chromiumPath, describeWithTool } from '../required-tool';
 
 const ADMIN_TOKEN = `admin-${randomBytes(12).toString('hex')}`;
 const SCREENSHOTS = path.join(os.tmpdir(), 'msl-screenshots');
