@@ -10,6 +10,7 @@ import {
   StreamTargetService,
 } from '@app/mastodon';
 import { strictStub } from '../../../../test/support/strict-stub';
+import { CatchUpService } from '../catch-up/catch-up.service';
 import { EventRouterService } from '../events/event-router.service';
 import { ListenerMetrics } from '../listener.metrics';
 import { StreamEntry } from './stream-entry';
@@ -118,6 +119,11 @@ describe('StreamRegistryService', () => {
       strictStub<RegistrationRepository>('RegistrationRepository', { deleteByIdIfUnchanged }),
       strictStub<CallbackDispatcher>('CallbackDispatcher', { forgetRegistration }),
       listenerMetrics,
+      strictStub<CatchUpService>('CatchUpService', {
+        onTokenRefused: jest.fn(),
+        opened: jest.fn(),
+        stopped: jest.fn(),
+      }),
       settings,
     );
     jest
