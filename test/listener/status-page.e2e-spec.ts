@@ -79,6 +79,9 @@ describeWithTool('chromium', chromiumPath() !== undefined)('status page in a rea
     const instances = page.locator('h2:has-text("Registrations by instance") + div table');
     expect(await instances.locator('tbody tr').allTextContents()).toEqual(['https://alpha.test2', 'https://beta.test1']);
     expect(await page.locator('meta[http-equiv="refresh"]').getAttribute('content')).toBe('10');
+    // each registration's first open took its catch-up floor (the newest notification id)
+    const catchUp = page.locator('h2:has-text("Catch-up after gaps") + div table');
+    expect(await catchUp.locator('tbody tr', { hasText: 'floor' }).count()).toBe(1);
     expect(await page.locator('p.later').textContent()).toContain('Not recorded by this database yet');
     const file = path.join(SCREENSHOTS, 'status-page-1280.png');
     await page.screenshot({ path: file, fullPage: true });

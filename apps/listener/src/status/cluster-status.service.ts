@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { SETTINGS, Settings } from '@app/config';
 import { ClusterReportRepository, CountBy } from '@app/database';
+import { MetricsService } from '@app/observability';
 import { staleReconcileAfterMs } from '../health/health.controller';
 import { ReconcileService } from '../reconcile/reconcile.service';
 import { StreamRegistryService } from '../streams/stream-registry.service';
@@ -30,11 +31,13 @@ export interface ClusterStatus {
     lastError: string | null;
     nextAttemptAt: string;
   }[];
+  /** Catch-up outcomes counted by this listener since it started (msl_catchup_total). */
+  catchUp: CountBy[];
   /** What this database does not record yet, said rather than shown as zero. */
   notRecorded: string[];
 }
 
-const NOT_RECORDED = ['listeners and their heartbeats', 'registration states', 'catch-up counts', 'removal counts by reason'];
+const NOT_RECORDED = ['listeners and their heartbeats', 'registration states', 'removal counts by reason'];
 
 /** The whole cluster as the database knows it, plus what this listener holds. */
 @Injectable()
@@ -43,6 +46,7 @@ export class ClusterStatusService {
     private readonly reports: ClusterReportRepository,
     private readonly reconcile: ReconcileService,
     private readonly streams: StreamRegistryService,
+    private readonly metrics: MetricsService,
     @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
 
@@ -73,7 +77,16 @@ export class ClusterStatusService {
         oldestReceivedAt: new Date(f.oldestReceivedAt).toISOString(),
         nextAttemptAt: new Date(f.nextAttemptAt).toISOString(),
       })),
+      catchUp: await this.catchUpCounts(),
       notRecorded: NOT_RECORDED,
     };
+  }
+
+  private async catchUpCounts(): Promise<CountBy[]> {
+    const metric = this.metrics.registry.getSingleMetric('msl_catchup_total');
+    const values = (await metric?.get())?.values ?? [];
+    return values
+      .map((v) => ({ key: String(v.labels.outcome), count: v.value }))
+      .sort((a, b) => a.key.localeCompare(b.key));
   }
 }

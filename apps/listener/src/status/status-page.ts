@@ -72,6 +72,7 @@ ${table(
 )}
 ${table('Registrations by instance', ['instance', 'registrations'], status.registrations.byInstance.map((c) => [c.key, c.count]), 'No registrations.')}
 ${table('Registrations by app', ['app', 'registrations'], status.registrations.byApp.map((c) => [c.key, c.count]), 'No registrations.')}
+${table('Catch-up after gaps (this listener, since it started)', ['outcome', 'count'], status.catchUp.map((c) => [c.key, c.count]), 'No catch-up yet.')}
 <p class="later">Not recorded by this database yet: ${escapeHtml(status.notRecorded.join(', '))}.</p>
 </main></body></html>
 `;
