@@ -25,3 +25,21 @@ export function runAdmin(args: string[], env: Record<string, string>): Promise<A
     );
   });
 }
+
+/**
+ * The same command line run inside the test process (runCli with the same
+ * settings loader the entry point uses, on `env` alone): a process start costs
+ * seconds on a loaded machine, and most tests run a dozen commands.
+ */
+export async function runAdminHere(args: string[], env: Record<string, string>): Promise<AdminRun> {
+  const { runCli } = await import('../../apps/admin/src/admin-cli');
+  const { loadConfigMaps, parseSettings } = await import('@app/config');
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const code = await runCli(args, { out: (line) => stdout.push(line), err: (line) => stderr.push(line) }, () => {
+    const settings = parseSettings(env, ROOT);
+    loadConfigMaps(settings.configDir);
+    return settings;
+  });
+  return { code, stdout: stdout.map((l) => `${l}\n`).join(''), stderr: stderr.map((l) => `${l}\n`).join('') };
+}

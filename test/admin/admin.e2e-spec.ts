@@ -5,7 +5,7 @@ import { TokenCipher } from '@app/security';
 import { APP_ID, APP_SECRET, ListenerHarness } from '../listener/listener-harness';
 import { createTestDatabase, TestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
-import { runAdmin } from './admin-process';
+import { runAdmin, runAdminHere } from './admin-process';
 
 const OTHER_APP = 'jp.example.otherapp';
 const OTHER_SECRET = 'other-secret-4d1a9c';
@@ -20,8 +20,10 @@ describe('admin CLI: command line', () => {
     const overview = await runAdmin(['--help'], {});
     expect(overview.code).toBe(0);
     for (const name of COMMANDS) expect(overview.stdout).toContain(`  ${name} `);
+    const processHelp = await runAdmin(['remove', '--help'], {});
+    expect(processHelp).toMatchObject({ code: 0, stdout: expect.stringContaining('usage: npm run admin -- remove') });
     for (const name of COMMANDS) {
-      const help = await runAdmin([name, '--help'], {});
+      const help = await runAdminHere([name, '-h'], {});
       expect({ name, code: help.code }).toEqual({ name, code: 0 });
       expect(help.stdout).toContain(`usage: npm run admin -- ${name}`);
     }
@@ -31,8 +33,8 @@ describe('admin CLI: command line', () => {
     const unknown = await runAdmin(['frobnicate'], {});
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown command: frobnicate');
-    expect((await runAdmin([], {})).code).toBe(2);
-    const option = await runAdmin(['list', '--bogus'], {});
+    expect((await runAdminHere([], {})).code).toBe(2);
+    const option = await runAdminHere(['list', '--bogus'], {});
     expect(option.code).toBe(2);
     expect(option.stderr).toContain("'--bogus'");
   });
@@ -66,7 +68,7 @@ describe('admin CLI against a running api and listener', () => {
   });
 
   it('list shows every registration and never a token or a secret', async () => {
-    const run = await runAdmin(['list'], env);
+    const run = await runAdmin(['list'], env); // as its own process, as an operator runs it
     expect(run.code).toBe(0);
     for (const tag of ['user-a', 'user-b', 'user-c', 'user-failing']) expect(run.stdout).toContain(tag);
     expect(run.stdout).toContain('4 registration(s)');
@@ -75,41 +77,41 @@ describe('admin CLI against a running api and listener', () => {
   });
 
   it('list filters by instance (as typed by a person) and by app, and writes JSON', async () => {
-    const byInstance = await runAdmin(['list', '--instance', 'HTTPS://Beta.test/', '--json'], env);
+    const byInstance = await runAdminHere(['list', '--instance', 'HTTPS://Beta.test/', '--json'], env);
     expect(byInstance.code).toBe(0);
     const rows = JSON.parse(byInstance.stdout) as { tag: string; instanceUrl: string; tokenSealed: boolean }[];
     expect(rows.map((r) => r.tag)).toEqual(['user-c']);
     expect(rows[0]).toMatchObject({ instanceUrl: 'https://beta.test', tokenSealed: false });
-    const byApp = JSON.parse((await runAdmin(['list', '--app', OTHER_APP, '--json'], env)).stdout) as { tag: string }[];
+    const byApp = JSON.parse((await runAdminHere(['list', '--app', OTHER_APP, '--json'], env)).stdout) as { tag: string }[];
     expect(byApp.map((r) => r.tag)).toEqual(['user-b']);
     const both = JSON.parse(
-      (await runAdmin(['list', '--app', OTHER_APP, '--instance', 'https://beta.test', '--json'], env)).stdout,
+      (await runAdminHere(['list', '--app', OTHER_APP, '--instance', 'https://beta.test', '--json'], env)).stdout,
     ) as unknown[];
     expect(both).toEqual([]);
   });
 
   it('list --state is refused while the database records no states', async () => {
-    const run = await runAdmin(['list', '--state', 'streaming'], env);
+    const run = await runAdminHere(['list', '--state', 'streaming'], env);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('records no registration states');
   });
 
   it('show finds a registration by id and by key, and answers 3 when there is none', async () => {
     const row = await h.row('alpha', 'user-a');
-    const byId = await runAdmin(['show', String(row!.id), '--json'], env);
+    const byId = await runAdminHere(['show', String(row!.id), '--json'], env);
     expect(byId.code).toBe(0);
     const shown = JSON.parse(byId.stdout) as Record<string, unknown>;
     expect(shown).toMatchObject({ id: row!.id, instanceUrl: 'https://alpha.test', appId: APP_ID, tag: 'user-a', retry: null });
     expect(Date.parse(shown.expiresAt as string)).toBeGreaterThan(Date.now());
-    const byKey = await runAdmin(['show', 'https://alpha.test', APP_ID, 'user-a'], env);
+    const byKey = await runAdminHere(['show', 'https://alpha.test', APP_ID, 'user-a'], env);
     expect(byKey.code).toBe(0);
     expect(byKey.stdout).toMatch(/^id {9}\d+$/m);
     expect(byKey.stdout).toContain('plain text (see reencrypt-tokens)');
     expect(byKey.stdout).not.toContain(tokens.a);
-    expect((await runAdmin(['show', '999999'], env)).code).toBe(3);
-    expect((await runAdmin(['show', 'https://alpha.test', APP_ID, 'nobody'], env)).code).toBe(3);
-    expect((await runAdmin(['show', 'https://alpha.test', APP_ID], env)).code).toBe(2);
-    expect((await runAdmin(['show', 'twelve'], env)).code).toBe(2);
+    expect((await runAdminHere(['show', '999999'], env)).code).toBe(3);
+    expect((await runAdminHere(['show', 'https://alpha.test', APP_ID, 'nobody'], env)).code).toBe(3);
+    expect((await runAdminHere(['show', 'https://alpha.test', APP_ID], env)).code).toBe(2);
+    expect((await runAdminHere(['show', 'twelve'], env)).code).toBe(2);
   });
 
   it('stats counts by instance and app, and shows the retry queue and the failing registration', async () => {
@@ -125,7 +127,7 @@ describe('admin CLI against a running api and listener', () => {
     } = undefined as never;
     await waitFor(
       async () => {
-        const run = await runAdmin(['stats', '--json'], env);
+        const run = await runAdminHere(['stats', '--json'], env);
         stats = JSON.parse(run.stdout) as typeof stats;
         return stats.retryQueue.depth > 0;
       },
@@ -138,7 +140,7 @@ describe('admin CLI against a running api and listener', () => {
     expect(stats.retryQueue.oldestAgeSeconds).not.toBeNull();
     expect(stats.failing).toEqual([expect.objectContaining({ id: failing!.id, tag: 'user-failing' })]);
     expect(stats.failing[0].lastError).toContain('503');
-    const text = await runAdmin(['stats'], env);
+    const text = await runAdminHere(['stats'], env);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/retry queue: \d+ event\(s\) of 1 registration\(s\), oldest from /);
     expect(text.stdout).toContain('user-failing');
@@ -147,7 +149,7 @@ describe('admin CLI against a running api and listener', () => {
   it('test-callback sends a signed test event and prints the answer', async () => {
     h.receiver.clear();
     h.receiver.script('/cb/user-a', [{ status: 202, body: 'thanks' }]);
-    const run = await runAdmin(['test-callback', 'https://alpha.test', APP_ID, 'user-a'], env);
+    const run = await runAdminHere(['test-callback', 'https://alpha.test', APP_ID, 'user-a'], env);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('answer: HTTP 202');
     expect(run.stdout).toContain('thanks');
@@ -161,21 +163,21 @@ describe('admin CLI against a running api and listener', () => {
   it('test-callback exits 1 when the receiver fails, and 3 for no registration', async () => {
     h.receiver.script('/cb/user-b', [{ status: 500, body: 'broken' }]);
     const row = await h.row('alpha', 'user-b');
-    const run = await runAdmin(['test-callback', String(row!.id)], env);
+    const run = await runAdminHere(['test-callback', String(row!.id)], env);
     expect(run.code).toBe(1);
     expect(run.stdout).toContain('answer: HTTP 500');
-    expect((await runAdmin(['test-callback', '999999'], env)).code).toBe(3);
+    expect((await runAdminHere(['test-callback', '999999'], env)).code).toBe(3);
   });
 
   it('remove deletes the registration and the listener closes its stream within a poll', async () => {
     expect(h.fake('beta').openConnections(tokens.c)).toHaveLength(1);
-    const run = await runAdmin(['remove', 'https://beta.test', APP_ID, 'user-c'], env);
+    const run = await runAdminHere(['remove', 'https://beta.test', APP_ID, 'user-c'], env);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^removed registration \d+ \(https:\/\/beta\.test jp\.example\.relaytest user-c\)/);
     expect(await h.row('beta', 'user-c')).toBeUndefined();
     await waitFor(() => h.fake('beta').openConnections(tokens.c).length === 0, { what: 'the stream to close' });
     await h.waitForListenerLog('stream closed for https://beta.test jp.example.relaytest user-c: registration removed');
-    expect((await runAdmin(['remove', 'https://beta.test', APP_ID, 'user-c'], env)).code).toBe(3);
+    expect((await runAdminHere(['remove', 'https://beta.test', APP_ID, 'user-c'], env)).code).toBe(3);
   });
 });
 
@@ -214,7 +216,7 @@ describe('admin CLI: reencrypt-tokens', () => {
   }
 
   it('refuses to run without TOKEN_ENCRYPTION_KEY', async () => {
-    const run = await runAdmin(['reencrypt-tokens'], env);
+    const run = await runAdminHere(['reencrypt-tokens'], env);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('TOKEN_ENCRYPTION_KEY is not set');
     expect(await storedTokens()).toEqual(plain);
@@ -222,13 +224,13 @@ describe('admin CLI: reencrypt-tokens', () => {
 
   it('seals every plain token, then finds nothing left to do', async () => {
     const keyed = { ...env, TOKEN_ENCRYPTION_KEY: firstKey.toString('hex') };
-    const first = await runAdmin(['reencrypt-tokens'], keyed);
+    const first = await runAdminHere(['reencrypt-tokens'], keyed);
     expect(first.code).toBe(0);
     expect(first.stdout).toContain('sealed 3 plain token(s), re-sealed 0');
     const stored = await storedTokens();
     expect(stored.every((s) => TokenCipher.isSealed(s))).toBe(true);
     expect(stored.map((s) => new TokenCipher(firstKey).open(s))).toEqual(plain);
-    const again = await runAdmin(['reencrypt-tokens'], keyed);
+    const again = await runAdminHere(['reencrypt-tokens'], keyed);
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('sealed 0 plain token(s), re-sealed 0 from the old key, 3 already sealed');
     expect(await storedTokens()).toEqual(stored);
@@ -236,18 +238,18 @@ describe('admin CLI: reencrypt-tokens', () => {
 
   it('re-seals under a new key with --from-key, and says which tokens it cannot read without it', async () => {
     const keyed = { ...env, TOKEN_ENCRYPTION_KEY: secondKey.toString('base64') };
-    const without = await runAdmin(['reencrypt-tokens'], keyed);
+    const without = await runAdminHere(['reencrypt-tokens'], keyed);
     expect(without.code).toBe(1);
     expect(without.stdout).toContain('3 unreadable');
     expect(without.stderr).toContain('give it with --from-key');
-    const badKey = await runAdmin(['reencrypt-tokens', '--from-key', 'short'], keyed);
+    const badKey = await runAdminHere(['reencrypt-tokens', '--from-key', 'short'], keyed);
     expect(badKey.code).toBe(2);
     expect(badKey.stderr).toContain('--from-key must be 32 bytes');
-    const rotated = await runAdmin(['reencrypt-tokens', '--from-key', firstKey.toString('hex')], keyed);
+    const rotated = await runAdminHere(['reencrypt-tokens', '--from-key', firstKey.toString('hex')], keyed);
     expect(rotated.code).toBe(0);
     expect(rotated.stdout).toContain('sealed 0 plain token(s), re-sealed 3 from the old key');
     expect((await storedTokens()).map((s) => new TokenCipher(secondKey).open(s))).toEqual(plain);
-    const list = await runAdmin(['list', '--json'], keyed);
+    const list = await runAdminHere(['list', '--json'], keyed);
     expect((JSON.parse(list.stdout) as { tokenSealed: boolean }[]).every((r) => r.tokenSealed)).toBe(true);
   });
 });

@@ -115,8 +115,8 @@ describe('callback durability across a listener crash (listener process, fake Ma
     const metrics = await fetch(`http://127.0.0.1:${env.LISTENER_PORT}/metrics`).then((r) =>
       r.text(),
     );
-    expect(metrics).toContain('msl_callbacks_total{outcome="delivered"} 16');
-    expect(metrics).toContain('msl_callback_latency_seconds_count 16');
+    expect(metrics).toContain(`msl_callbacks_total{outcome="delivered",app="${APP_ID}"} 16`);
+    expect(metrics).toContain(`msl_callback_latency_seconds_count{app="${APP_ID}"} 16`);
     expect(metrics).toMatch(/^msl_retry_queue_depth \d+$/m);
 
     const exit = await listener.stop('SIGTERM');

@@ -156,8 +156,8 @@ describe('operations', () => {
     expect(value(`msl_streams_open{instance="${INSTANCE}"}`)).toBeGreaterThanOrEqual(3);
     expect(value(`msl_stream_connects_total{instance="${INSTANCE}"}`)).toBeGreaterThanOrEqual(3);
     expect(value('msl_events_received_total{event="notification"}')).toBeGreaterThanOrEqual(1);
-    expect(value('msl_callbacks_total{outcome="delivered"}')).toBeGreaterThanOrEqual(1);
-    expect(value('msl_callback_latency_seconds_count')).toBeGreaterThanOrEqual(1);
+    expect(value(`msl_callbacks_total{outcome="delivered",app="${APP_ID}"}`)).toBeGreaterThanOrEqual(1);
+    expect(value(`msl_callback_latency_seconds_count{app="${APP_ID}"}`)).toBeGreaterThanOrEqual(1);
     expect(value('msl_reconcile_duration_seconds_count')).toBeGreaterThanOrEqual(1);
     expect(value('msl_reconcile_last_success_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 60);
     expect(text).toMatch(/^msl_retry_queue_depth \d+$/m);

@@ -1,8 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Logger } from 'nestjs-pino';
 import { Settings } from '@app/config';
-import { createFastifyAdapter, MetricsService } from '@app/observability';
+import { BootstrapQuietLogger, createFastifyAdapter, logListening, MetricsService } from '@app/observability';
 import { ApiModule } from './api.module';
 import { configureHttp } from './http/configure-http';
 import { answerFrameworkError } from './http/framework-errors';
@@ -16,9 +15,10 @@ export async function createApiApp(settings: Settings): Promise<NestFastifyAppli
     // Nest's parsers accept any JSON value and invalid UTF-8; configureHttp registers strict ones
     { bufferLogs: true, bodyParser: false },
   );
-  app.useLogger(app.get(Logger));
+  app.useLogger(app.get(BootstrapQuietLogger));
   configureHttp(app, settings.api.bodyLimitBytes, app.get(MetricsService));
   setupOpenApi(app);
   await app.listen(settings.api.port, settings.api.host);
+  logListening(app, 'api', settings.api.host, ['/register', '/unregister', '/docs', '/health', '/metrics']);
   return app;
 }

@@ -1,11 +1,10 @@
 import { NestFactory } from '@nestjs/core';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Logger } from 'nestjs-pino';
 import { Settings } from '@app/config';
-import { createFastifyAdapter } from '@app/observability';
+import { BootstrapQuietLogger, createFastifyAdapter, logListening } from '@app/observability';
 import { ListenerModule } from './listener.module';
 
-/** Builds the listener (streams, reconcile loop, callback delivery) and serves /health and /metrics on LISTENER_PORT. */
+/** Builds the listener (streams, reconcile loop, callback delivery) and serves /health, /metrics and /status on LISTENER_PORT. */
 export async function createListenerApp(settings: Settings): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(
     ListenerModule.forRoot(settings),
@@ -14,7 +13,8 @@ export async function createListenerApp(settings: Settings): Promise<NestFastify
       bufferLogs: true,
     },
   );
-  app.useLogger(app.get(Logger));
+  app.useLogger(app.get(BootstrapQuietLogger));
   await app.listen(settings.listener.port, settings.listener.host);
+  logListening(app, 'listener', settings.listener.host, ['/health', '/metrics', '/status']);
   return app;
 }

@@ -11,6 +11,9 @@ import { EventRouterService } from './events/event-router.service';
 import { HealthController } from './health/health.controller';
 import { ListenerMetrics } from './listener.metrics';
 import { ReconcileService } from './reconcile/reconcile.service';
+import { ClusterStatusService } from './status/cluster-status.service';
+import { StatusController } from './status/status.controller';
+import { StatusAccessGuard } from './status/status-access.guard';
 import { StreamRegistryService } from './streams/stream-registry.service';
 
 /**
@@ -32,7 +35,7 @@ export class ListenerModule {
         MastodonModule,
         CallbackModule,
       ],
-      controllers: [HealthController],
+      controllers: [HealthController, StatusController],
       providers: [
         ListenerMetrics,
         CatchUpCursorsService,
@@ -40,6 +43,8 @@ export class ListenerModule {
         EventRouterService,
         StreamRegistryService,
         ReconcileService,
+        ClusterStatusService,
+        StatusAccessGuard,
       ],
     };
   }

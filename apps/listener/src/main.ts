@@ -1,14 +1,14 @@
 import 'reflect-metadata';
 import { loadSettingsOrExit } from '@app/config';
 import { prepareDatabase } from '@app/database';
-import { GracefulShutdown } from '@app/observability';
+import { GracefulShutdown, processLogger } from '@app/observability';
 import { createListenerApp } from './listener.bootstrap';
 
 /** `npm run start:listener`: the stream listener alone. */
 async function main(): Promise<void> {
   const settings = loadSettingsOrExit({ aloneAs: 'npm run start:listener' });
   const shutdown = new GracefulShutdown({ timeoutMs: settings.shutdownTimeoutMs });
-  const database = await prepareDatabase(settings, (line) => process.stdout.write(`${line}\n`));
+  const database = await prepareDatabase(settings, (line) => processLogger(settings).info(line));
   shutdown.after = database.stop;
   const app = await createListenerApp(database.settings);
   shutdown.track(app);

@@ -3,7 +3,7 @@ import { createApiApp } from '@app/api/api.bootstrap';
 import { loadSettingsOrExit } from '@app/config';
 import { prepareDatabase } from '@app/database';
 import { createListenerApp } from '@app/listener/listener.bootstrap';
-import { GracefulShutdown } from '@app/observability';
+import { GracefulShutdown, processLogger } from '@app/observability';
 
 /**
  * `npm start`: the api and the listener in one process, for small installs.
@@ -13,7 +13,7 @@ import { GracefulShutdown } from '@app/observability';
 async function main(): Promise<void> {
   const settings = loadSettingsOrExit();
   const shutdown = new GracefulShutdown({ timeoutMs: settings.shutdownTimeoutMs });
-  const database = await prepareDatabase(settings, (line) => process.stdout.write(`${line}\n`));
+  const database = await prepareDatabase(settings, (line) => processLogger(settings).info(line));
   shutdown.after = database.stop;
   try {
     shutdown.track(await createApiApp(database.settings));

@@ -106,7 +106,7 @@ function setup(
       calls.push(`append ${rows.length}`);
       appended.push(rows);
     }),
-    count: jest.fn(async () => 0),
+    depthAndOldest: jest.fn(async () => ({ depth: 0, oldestReceivedAt: null })),
     findDueHeads: jest.fn(async (): Promise<PendingDeliveryEntity[]> => []),
     findFirst: jest.fn(async (_registrationId: number): Promise<PendingDeliveryEntity[]> => []),
     delete: jest.fn(async (ids: string[]) => void calls.push(`delete ${ids.join(',')}`)),

@@ -106,7 +106,7 @@ export class CallbackDispatcher
         setBusy: (lane, busy) => this.setBusy(lane, busy),
         drained: (lane) => this.pump(lane),
         forgetRegistration: (registrationId) => this.forgetRegistration(registrationId),
-        registrationGone: (lane) => this.registrationGone(lane),
+        registrationGone: (lane, appId) => this.registrationGone(lane, appId),
       },
       delivery,
       pending,
@@ -156,6 +156,7 @@ export class CallbackDispatcher
   forgetRegistration(registrationId: number): void {
     const lane = this.lanes.get(registrationId);
     this.retries.forget(registrationId);
+    this.outcomes.forget(registrationId);
     if (!lane) return;
     this.lanes.delete(registrationId);
     this.writer.discard(registrationId);
@@ -284,19 +285,19 @@ export class CallbackDispatcher
     switch (verdict.kind) {
       case 'delivered':
         lane.queue.shift();
-        this.outcomes.delivered(event.receivedAt, now);
+        this.outcomes.delivered(event.appId, event.receivedAt, now);
         this.retries.answeredAt(event.callbackUrl);
         this.settled(event.registrationId, event.objectId);
         break;
       case 'gone':
         this.retries.answeredAt(event.callbackUrl);
-        await this.registrationGone(lane);
+        await this.registrationGone(lane, event.appId);
         return;
       case 'drop':
       case 'refused':
         lane.queue.shift();
         if (verdict.kind === 'drop') this.retries.answeredAt(event.callbackUrl);
-        this.outcomes.dropped(event.registrationId, event.callbackUrl, verdict);
+        this.outcomes.dropped(event.registrationId, event.appId, event.callbackUrl, verdict);
         this.settled(event.registrationId, event.objectId);
         break;
       case 'retry': {
@@ -304,16 +305,13 @@ export class CallbackDispatcher
         const at = nextAttemptAt(verdict, 1, now, event.deadlineAt, this.backoff);
         const rest = lane.queue.splice(0);
         if (at === undefined) {
-          this.outcomes.droppedAtDeadline(event.registrationId, verdict.reason);
+          this.outcomes.droppedAtDeadline(event.registrationId, event.appId, verdict.reason);
           this.settled(event.registrationId, event.objectId);
           lane.queue = rest;
           break;
         }
-        this.outcomes.count('retry_scheduled');
+        this.outcomes.retryScheduled(event.registrationId, event.appId, event.callbackUrl, verdict.reason);
         this.retries.failedAt(event.registrationId, event.callbackUrl, verdict);
-        this.logger.debug(
-          `registration ${event.registrationId}: callback failed (${verdict.reason}), will retry`,
-        );
         this.handToWriter(lane, [event, ...rest], {
           attempts: 1,
           nextAttemptAt: at,
@@ -369,12 +367,12 @@ export class CallbackDispatcher
     return lane;
   }
 
-  private async registrationGone(lane: Lane): Promise<void> {
+  private async registrationGone(lane: Lane, appId: string): Promise<void> {
     const id = lane.registrationId;
     this.gone.add(id);
     const discarded = lane.queue.length;
     this.forgetRegistration(id);
-    this.outcomes.count('gone');
+    this.outcomes.count('gone', appId);
     this.logger.log(
       `registration ${id}: callback answered 410 Gone, registration removed` +
         (discarded > 1 ? ` (${discarded - 1} waiting event(s) dropped)` : ''),

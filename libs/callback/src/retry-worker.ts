@@ -33,7 +33,7 @@ export interface LaneOwner {
   /** A drain of `lane` ended: first attempts may resume if it went back to memory mode. */
   drained(lane: Lane): void;
   forgetRegistration(registrationId: number): void;
-  registrationGone(lane: Lane): Promise<void>;
+  registrationGone(lane: Lane, appId: string): Promise<void>;
 }
 
 /**
@@ -49,6 +49,7 @@ export class RetryWorker {
   private readonly logger = new Logger('CallbackDispatcher');
   private readonly hosts = new CallbackHostRecovery();
   private readonly queueDepth: Gauge;
+  private readonly queueOldestAge: Gauge;
   private timer?: NodeJS.Timeout;
   private ticking = false;
   /** Start another round as soon as the running one ends. */
@@ -70,6 +71,10 @@ export class RetryWorker {
     this.queueDepth = metrics.gauge(
       'msl_retry_queue_depth',
       'Events waiting in the callback retry table',
+    );
+    this.queueOldestAge = metrics.gauge(
+      'msl_retry_queue_oldest_age_seconds',
+      'Age of the oldest event waiting in the callback retry table (0 when it is empty)',
     );
   }
 
@@ -128,7 +133,9 @@ export class RetryWorker {
     this.ticking = true;
     try {
       if (!(await this.lanes.ready())) return;
-      this.queueDepth.set(await this.pending.count());
+      const queue = await this.pending.depthAndOldest();
+      this.queueDepth.set(queue.depth);
+      this.queueOldestAge.set(queue.oldestReceivedAt === null ? 0 : Math.max(0, Date.now() - queue.oldestReceivedAt) / 1000);
       const room = MAX_CONCURRENT_DRAINS - this.activeDrains;
       if (room <= 0) return;
       // heads being drained are due too: ask for enough to fill the room without them
@@ -184,8 +191,10 @@ export class RetryWorker {
         const rows = await this.pending.findFirst(lane.registrationId, DRAIN_BATCH);
         if (rows.length === 0) {
           // the table holds nothing of this registration and nothing is on its way there
-          if (quiet && handed === lane.handedToWriter && this.lanes.isCurrent(lane))
+          if (quiet && handed === lane.handedToWriter && this.lanes.isCurrent(lane)) {
             lane.durable = false;
+            this.outcomes.recovered(lane.registrationId);
+          }
           return;
         }
         if (!(await this.sendInOrder(lane, rows, registration))) return;
@@ -218,7 +227,7 @@ export class RetryWorker {
         const now = Date.now();
         if (row.nextAttemptAt > now) return false;
         if (now >= row.deadlineAt) {
-          this.outcomes.droppedAtDeadline(lane.registrationId, row.lastError ?? 'not delivered');
+          this.outcomes.droppedAtDeadline(lane.registrationId, registration.appId, row.lastError ?? 'not delivered');
           settled.push(row.id);
           continue;
         }
@@ -229,7 +238,7 @@ export class RetryWorker {
           body: row.body,
         });
         if (!this.lanes.isCurrent(lane)) return false;
-        if (!(await this.afterRetry(lane, row, verdict, registration.callbackUrl))) return false;
+        if (!(await this.afterRetry(lane, row, verdict, registration))) return false;
         settled.push(row.id);
       }
       return true;
@@ -243,29 +252,30 @@ export class RetryWorker {
     lane: Lane,
     row: PendingDeliveryEntity,
     verdict: AttemptVerdict,
-    callbackUrl: string,
+    registration: { callbackUrl: string; appId: string },
   ): Promise<boolean> {
+    const { callbackUrl, appId } = registration;
     const now = Date.now();
     if (verdict.kind !== 'retry' && verdict.kind !== 'refused') this.answeredAt(callbackUrl);
     switch (verdict.kind) {
       case 'delivered':
-        this.outcomes.delivered(row.receivedAt, now);
+        this.outcomes.delivered(appId, row.receivedAt, now);
         return true;
       case 'gone':
-        await this.lanes.registrationGone(lane);
+        await this.lanes.registrationGone(lane, appId);
         return false;
       case 'drop':
       case 'refused':
-        this.outcomes.dropped(lane.registrationId, callbackUrl, verdict);
+        this.outcomes.dropped(lane.registrationId, appId, callbackUrl, verdict);
         return true;
       case 'retry': {
         const attempts = row.attempts + 1;
         const at = nextAttemptAt(verdict, attempts, now, row.deadlineAt, this.backoff);
         if (at === undefined) {
-          this.outcomes.droppedAtDeadline(lane.registrationId, verdict.reason);
+          this.outcomes.droppedAtDeadline(lane.registrationId, appId, verdict.reason);
           return true;
         }
-        this.outcomes.count('retry_scheduled');
+        this.outcomes.retryScheduled(lane.registrationId, appId, callbackUrl, verdict.reason);
         await this.pending.recordFailure(row.id, attempts, at, verdict.reason);
         this.failedAt(lane.registrationId, callbackUrl, verdict);
         return false;

@@ -2,6 +2,13 @@ import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/commo
 import { AppEntry, ConfigMaps, InstanceEntry, loadConfigMaps } from './config-maps';
 import { Settings } from './settings';
 
+/**
+ * Start-up warnings about the config files already printed by this process:
+ * the api and the listener of `npm start` read the same files, and an
+ * operator needs each warning once. A reload prints its warnings again.
+ */
+const announcedAtStart = new Set<string>();
+
 export type InstanceAccess =
   | { allowed: true; entry: InstanceEntry; exact: boolean }
   | { allowed: false; reason: string };
@@ -25,7 +32,11 @@ export class AppConfigService implements OnModuleInit, OnModuleDestroy {
   }
 
   onModuleInit(): void {
-    for (const warning of this.current.warnings) this.logger.warn(warning);
+    for (const warning of this.current.warnings) {
+      if (announcedAtStart.has(warning)) continue;
+      announcedAtStart.add(warning);
+      this.logger.warn(warning);
+    }
     process.on('SIGHUP', this.onSighup);
   }
 

@@ -138,6 +138,7 @@ describe('parseSettings', () => {
     ['LOG_LEVEL', 'verbose'],
     ['DB_DIALECT', 'oracle'],
     ['SHUTDOWN_TIMEOUT_MS', '1e3'],
+    ['LOG_FORMAT', 'xml'],
   ])('refuses %s=%s with a message naming the variable and the value', (name, value) => {
     const env: Record<string, string> = { DB_HOST: 'db', [name]: value };
     const error = configError(env);
@@ -156,6 +157,18 @@ describe('parseSettings', () => {
     const message = configError({ DB_DIALECT: dialect, DB_HOST: 'db' }).message;
     expect(message).toMatch(/^DB_DIALECT "sqlite" is not supported/);
     expect(message).toContain('postgres, mysql, mariadb or mssql');
+  });
+
+  it('reads ADMIN_TOKEN and LOG_FORMAT, and never echoes a bad ADMIN_TOKEN', () => {
+    const settings = parseSettings({ DB_HOST: 'db', ADMIN_TOKEN: 'a-long-admin-token-1234', LOG_FORMAT: 'JSON' });
+    expect(settings.adminToken).toBe('a-long-admin-token-1234');
+    expect(settings.logFormat).toBe('json');
+    expect(parseSettings({ DB_HOST: 'db' })).toMatchObject({ adminToken: undefined, logFormat: 'auto' });
+    for (const bad of ['short-token', 'has a space in it 123']) {
+      const message = configError({ DB_HOST: 'db', ADMIN_TOKEN: bad }).message;
+      expect(message).toMatch(/^ADMIN_TOKEN must be 16 to 256 printable ASCII characters/);
+      expect(message).not.toContain(bad);
+    }
   });
 
   it('never echoes a bad TOKEN_ENCRYPTION_KEY', () => {

@@ -2,12 +2,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { ConfigError } from './config.error';
-import { DB_DIALECTS, LOG_LEVELS, type DbDialect, type LogLevel, type Settings } from './settings';
+import { DB_DIALECTS, LOG_FORMATS, LOG_LEVELS, type DbDialect, type LogFormat, type LogLevel, type Settings } from './settings';
 
 type RawEnv = Record<string, string | undefined>;
 
 /** Variables whose values must never be echoed in an error message. */
-const SECRET_VARIABLES = new Set(['DB_PASS', 'TOKEN_ENCRYPTION_KEY']);
+const SECRET_VARIABLES = new Set(['DB_PASS', 'TOKEN_ENCRYPTION_KEY', 'ADMIN_TOKEN']);
 
 function envFilePath(env: RawEnv, cwd: string): string {
   return path.resolve(cwd, env.ENV_FILE?.trim() || '.env.production');
@@ -105,6 +105,14 @@ class EnvReader {
     return value as T;
   }
 
+  /** A bearer token: printable ASCII without spaces, long enough not to be guessed. */
+  adminToken(name: string): string | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    if (!/^[\x21-\x7e]{16,256}$/.test(value)) this.fail(name, 'must be 16 to 256 printable ASCII characters without spaces', value);
+    return value;
+  }
+
   key(name: string): Buffer | undefined {
     const value = this.raw(name);
     return value === undefined ? undefined : parseEncryptionKey(name, value);
@@ -176,9 +184,11 @@ export function parseSettings(env: RawEnv, cwd = process.cwd()): Settings {
     api: readApiSettings(r),
     configDir: path.resolve(cwd, r.string('CONFIG_DIR', 'config')),
     logLevel: r.oneOf<LogLevel>('LOG_LEVEL', LOG_LEVELS, 'info'),
+    logFormat: r.oneOf<LogFormat>('LOG_FORMAT', LOG_FORMATS, 'auto'),
     registrationTtlHours: r.int('REGISTRATION_TTL_HOURS', 72, 1, 24 * 365),
     tokenEncryptionKey: r.key('TOKEN_ENCRYPTION_KEY'),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
+    adminToken: r.adminToken('ADMIN_TOKEN'),
     listener: {
       host: r.string('LISTENER_HOST', '0.0.0.0'),
       port: r.port('LISTENER_PORT', 4102, 0)!,

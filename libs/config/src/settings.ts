@@ -4,6 +4,10 @@ export type DbDialect = (typeof DB_DIALECTS)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** `auto`: readable lines when standard output is a terminal, one JSON object per line otherwise. */
+export const LOG_FORMATS = ['auto', 'pretty', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 export interface ServerDatabaseSettings {
   kind: 'server';
   dialect: DbDialect;
@@ -46,10 +50,13 @@ export interface Settings {
   database: DatabaseSettings;
   configDir: string;
   logLevel: LogLevel;
+  logFormat: LogFormat;
   registrationTtlHours: number;
   /** 32-byte AES-256-GCM key; access tokens are stored encrypted when set. */
   tokenEncryptionKey?: Buffer;
   shutdownTimeoutMs: number;
+  /** Required by the listener's status page when set; unset, the page answers loopback clients only. */
+  adminToken?: string;
   api: {
     host: string;
     port: number;

@@ -2,13 +2,22 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Settings } from '@app/config';
-import { REDACTED_LOG_PATHS } from '@app/security';
+import { BootstrapQuietLogger } from './bootstrap-quiet.logger';
+import { processLogger } from './process-logger';
 
-const QUIET_ROUTES = new Set(['/health', '/metrics']);
+/** Probes, scrapes and documentation: logged at debug, or they would drown everything else. */
+const QUIET_ROUTE = /^\/(health|metrics|docs|status)(\.json|-json|\/|$)/;
+
+/** The path of a request without its query string: some clients put tokens there, and `?token=` opens the status page. */
+function pathOf(req: IncomingMessage & { originalUrl?: string }): string {
+  return String(req.originalUrl ?? req.url ?? '').split('?')[0];
+}
 
 /**
- * Structured JSON logs (pino) for one app: level from LOG_LEVEL, the request id
- * Fastify gives each request (see createFastifyAdapter), secrets redacted by path.
+ * Logs for one app through the process's logger (see processLogger): level
+ * from LOG_LEVEL, the request id Fastify gives each request (see
+ * createFastifyAdapter) on every line of that request, secrets redacted by path.
+ * One line per request: `GET /register 202 3 ms`.
  */
 @Module({})
 export class LoggingModule {
@@ -18,11 +27,7 @@ export class LoggingModule {
       imports: [
         LoggerModule.forRoot({
           pinoHttp: {
-            level: settings.logLevel,
-            base: { pid: process.pid },
-            redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
-            autoLogging: { ignore: (req: IncomingMessage) => QUIET_ROUTES.has((req.url ?? '').split('?')[0]) },
-            // the URL is logged without its query string: some clients put tokens there
+            logger: processLogger(settings),
             serializers: {
               req: (req: { id: string; method: string; url: string }) => ({
                 id: req.id,
@@ -31,12 +36,20 @@ export class LoggingModule {
               }),
               res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
             },
-            customLogLevel: (_req: IncomingMessage, res: ServerResponse, error?: Error) =>
-              error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+            customSuccessMessage: (req: IncomingMessage, res: ServerResponse, responseTime: number) =>
+              `${req.method} ${pathOf(req)} ${res.statusCode} ${Math.round(responseTime)} ms`,
+            customErrorMessage: (req: IncomingMessage, res: ServerResponse, error: Error) =>
+              `${req.method} ${pathOf(req)} ${res.statusCode} failed: ${error.message}`,
+            customLogLevel: (req: IncomingMessage, res: ServerResponse, error?: Error) => {
+              if (error || res.statusCode >= 500) return 'error';
+              if (res.statusCode >= 400) return 'warn';
+              return QUIET_ROUTE.test(pathOf(req)) ? 'debug' : 'info';
+            },
           },
         }),
       ],
-      exports: [LoggerModule],
+      providers: [BootstrapQuietLogger],
+      exports: [LoggerModule, BootstrapQuietLogger],
     };
   }
 }

@@ -83,4 +83,15 @@ export class PendingDeliveryRepository {
   async count(): Promise<number> {
     return this.rows.count();
   }
+
+  /** How many events wait, and when the oldest of them arrived (ms; null when none): one read for both gauges. */
+  async depthAndOldest(): Promise<{ depth: number; oldestReceivedAt: number | null }> {
+    const raw = await this.rows
+      .createQueryBuilder('d')
+      .select('COUNT(*)', 'depth')
+      .addSelect('MIN(d.receivedAt)', 'oldest')
+      .getRawOne<{ depth: string | number; oldest: string | number | null }>();
+    const oldest = raw?.oldest;
+    return { depth: Number(raw?.depth ?? 0), oldestReceivedAt: oldest === null || oldest === undefined ? null : Number(oldest) };
+  }
 }
