@@ -8,6 +8,8 @@ import { LoggingModule, MetricsModule } from '@app/observability';
 import { EventRouterService } from './events/event-router.service';
 import { HealthController } from './health/health.controller';
 import { ListenerMetrics } from './listener.metrics';
+import { HandoverService } from './membership/handover.service';
+import { MembershipService } from './membership/membership.service';
 import { ReconcileService } from './reconcile/reconcile.service';
 import { StreamRegistryService } from './streams/stream-registry.service';
 
@@ -31,7 +33,14 @@ export class ListenerModule {
         CallbackModule,
       ],
       controllers: [HealthController],
-      providers: [ListenerMetrics, EventRouterService, StreamRegistryService, ReconcileService],
+      providers: [
+        ListenerMetrics,
+        MembershipService,
+        EventRouterService,
+        StreamRegistryService,
+        ReconcileService,
+        HandoverService,
+      ],
     };
   }
 }

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { createApiApp } from '@app/api/api.bootstrap';
 import { loadSettingsOrExit } from '@app/config';
 import { prepareDatabase } from '@app/database';
-import { createListenerApp } from '@app/listener/listener.bootstrap';
+import { createListenerApp, listenerHandover } from '@app/listener/listener.bootstrap';
 import { GracefulShutdown } from '@app/observability';
 
 /**
@@ -16,7 +16,8 @@ async function main(): Promise<void> {
   const database = await prepareDatabase(settings, (line) => process.stdout.write(`${line}\n`));
   shutdown.after = database.stop;
   shutdown.track(await createApiApp(database.settings));
-  shutdown.track(await createListenerApp(database.settings));
+  const listener = await createListenerApp(database.settings);
+  shutdown.track(listener, listenerHandover(listener));
 }
 
 main().catch((error: Error) => {

@@ -54,6 +54,22 @@ interface Lane {
   unwritten: number;
 }
 
+/**
+ * Which registrations this process delivers callbacks for. With several
+ * listeners on one database each registration has one owner, and only the
+ * owner sends its events and drains its rows of the retry table, so that
+ * per-registration order holds. The default (one process) owns everything.
+ */
+export interface DeliveryOwnership {
+  maySend(registrationId: number): boolean;
+  /** Processes sharing the retry table: a retry round reads this many times more heads, then keeps its own. */
+  readonly members: number;
+}
+
+const OWN_EVERYTHING: DeliveryOwnership = { maySend: () => true, members: 1 };
+/** How often a handover checks whether the events it stored are in the table. */
+const HANDOVER_CHECK_MS = 20;
+
 /** Above this many events waiting in memory behind a slow receiver, the lane moves them to the retry table. */
 const MAX_MEMORY_QUEUE = 1_000;
 /** Durable lanes being drained at once by the retry worker. */
@@ -101,6 +117,7 @@ export class CallbackDispatcher
   private busyCount = 0;
   private tickTimer?: NodeJS.Timeout;
   private readonly busyWaiters: (() => void)[] = [];
+  private ownership: DeliveryOwnership = OWN_EVERYTHING;
 
   constructor(
     private readonly delivery: CallbackDeliveryService,
@@ -169,6 +186,60 @@ export class CallbackDispatcher
   onRegistrationGone(listener: (registrationId: number) => void): () => void {
     this.goneListeners.add(listener);
     return () => this.goneListeners.delete(listener);
+  }
+
+  /** From now on only the registrations `ownership` grants are delivered from this process. */
+  useOwnership(ownership: DeliveryOwnership): void {
+    this.ownership = ownership;
+  }
+
+  /**
+   * Registrations that came to this process from another listener: those
+   * with rows in the retry table (the previous owner's undelivered events)
+   * deliver from the table first, behind those rows, so order holds across
+   * the move. Call before `resume`, once the previous owner has let go.
+   */
+  async adoptStored(registrationIds: number[]): Promise<void> {
+    if (registrationIds.length === 0) return;
+    const stored = await this.pending.registrationIdsWithPendingAmong(registrationIds);
+    for (const id of stored) {
+      const lane = this.laneFor(id);
+      if (lane.durable) continue;
+      this.handToWriter(lane, lane.queue.splice(0), undefined);
+      lane.durable = true;
+    }
+  }
+
+  /** Starts delivering what waits in memory for these registrations (their ownership allows it now). */
+  resume(registrationIds: number[]): void {
+    for (const id of registrationIds) {
+      const lane = this.lanes.get(id);
+      if (lane) this.pump(lane);
+    }
+  }
+
+  /**
+   * Registrations this process no longer owns: an attempt in flight may
+   * finish (a failed one goes to the table ahead of the rest), then every
+   * event still waiting in memory is stored for the new owner. Resolves once
+   * it is all in the table, or at `deadline`.
+   */
+  async release(registrationIds: number[], deadline: number): Promise<void> {
+    const lanes = registrationIds
+      .map((id) => this.lanes.get(id))
+      .filter((lane): lane is Lane => lane !== undefined);
+    const waitFor = async (busy: (lane: Lane) => boolean) => {
+      while (lanes.some(busy) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, HANDOVER_CHECK_MS));
+      }
+    };
+    await waitFor((lane) => lane.busy);
+    for (const lane of lanes) {
+      if (!lane.busy && lane.queue.length > 0 && this.isCurrent(lane)) {
+        this.handToWriter(lane, lane.queue.splice(0), undefined);
+      }
+    }
+    await waitFor((lane) => lane.unwritten > 0);
   }
 
   /** The registration was removed elsewhere: its waiting events are dropped (its table rows go with its row). */
@@ -265,6 +336,8 @@ export class CallbackDispatcher
       if (this.lanes.get(lane.registrationId) === lane) this.lanes.delete(lane.registrationId);
       return;
     }
+    // held, not dropped: the events go to the table for the new owner, or out once the handover is over
+    if (!this.ownership.maySend(lane.registrationId)) return;
     this.setBusy(lane, true);
     void this.delivery
       .attempt(next)
@@ -371,14 +444,21 @@ export class CallbackDispatcher
       this.queueDepth.set(await this.pending.count());
       const room = MAX_CONCURRENT_DRAINS - this.activeDrains;
       if (room <= 0) return;
-      const heads = await this.pending.findDueHeads(Date.now(), room);
+      const heads = await this.pending.findDueHeads(
+        Date.now(),
+        room * Math.max(1, this.ownership.members),
+      );
+      let started = 0;
       for (const head of heads) {
-        if (this.stopping) break;
+        if (this.stopping || started >= room) break;
         if (this.gone.has(head.registrationId)) continue;
+        // another listener owns it and drains it: two drains would break its order
+        if (!this.ownership.maySend(head.registrationId)) continue;
         const lane = this.laneFor(head.registrationId);
         if (lane.busy) continue;
         if (!lane.durable) this.handToWriter(lane, lane.queue.splice(0), undefined);
         lane.durable = true;
+        started += 1;
         void this.drain(lane, head);
       }
     } catch (error) {
@@ -405,7 +485,12 @@ export class CallbackDispatcher
         return;
       }
       let row: PendingDeliveryEntity | undefined = head;
-      while (row && this.isCurrent(lane) && !this.stopping) {
+      while (
+        row &&
+        this.isCurrent(lane) &&
+        !this.stopping &&
+        this.ownership.maySend(lane.registrationId)
+      ) {
         const now = Date.now();
         if (row.nextAttemptAt > now) return;
         if (now >= row.deadlineAt) {

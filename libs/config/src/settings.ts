@@ -50,6 +50,8 @@ export interface Settings {
     reconnectMaxMs: number;
     /** How many stream handshakes may be in progress at once per instance. */
     maxOpeningPerInstance: number;
+    /** A listener whose heartbeat is older than this is dead: the others take its registrations over. */
+    nodeTimeoutMs: number;
   };
   callback: {
     timeoutMs: number;

@@ -3,10 +3,16 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { SETTINGS, Settings } from '@app/config';
 import { dataSourceOptions, ENTITIES } from './data-source-options';
 import { DatabaseHealthService } from './database-health.service';
+import { ListenerNodeRepository } from './repositories/listener-node.repository';
 import { PendingDeliveryRepository } from './repositories/pending-delivery.repository';
 import { RegistrationRepository } from './repositories/registration.repository';
 
-const REPOSITORIES = [RegistrationRepository, PendingDeliveryRepository, DatabaseHealthService];
+const REPOSITORIES = [
+  RegistrationRepository,
+  PendingDeliveryRepository,
+  ListenerNodeRepository,
+  DatabaseHealthService,
+];
 
 @Module({})
 export class DatabaseModule {

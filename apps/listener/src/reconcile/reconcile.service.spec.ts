@@ -5,6 +5,7 @@ import { Registration, RegistrationRepository } from '@app/database';
 import { strictStub } from '../../../../test/support/strict-stub';
 import { hashSecret } from '@app/security';
 import { ListenerMetrics } from '../listener.metrics';
+import { soleMemberStub } from '../membership/membership.mock';
 import { StreamRegistryService } from '../streams/stream-registry.service';
 import { CHANGE_OVERLAP_MS, RECONCILE_INTERVAL_NAME, ReconcileService } from './reconcile.service';
 
@@ -12,6 +13,7 @@ const HOUR = 3_600_000;
 const settings = {
   registrationTtlHours: 72,
   listener: { pollIntervalMs: 200, fullResyncIntervalMs: 60_000 },
+  callback: { timeoutMs: 10_000 },
 } as Settings;
 
 function row(id: number, lastUpdate: number, overrides: Partial<Registration> = {}): Registration {
@@ -47,6 +49,7 @@ describe('ReconcileService', () => {
     has: jest.Mock;
     refreshLimits: jest.Mock;
     size: number;
+    openCount: number;
   };
   let open: Set<number>;
   let maps: ConfigMaps;
@@ -102,6 +105,9 @@ describe('ReconcileService', () => {
       get size() {
         return open.size;
       },
+      get openCount() {
+        return open.size;
+      },
     };
     scheduler = {
       addInterval: jest.fn(log('addInterval')),
@@ -128,6 +134,7 @@ describe('ReconcileService', () => {
       strictStub<StreamRegistryService>('StreamRegistryService', streams),
       config,
       strictStub<CallbackDispatcher>('CallbackDispatcher', {
+        useOwnership: () => undefined,
         onRegistrationGone: (listener: (id: number) => void) => {
           goneListener = listener;
           return () => (goneListener = undefined);
@@ -138,6 +145,7 @@ describe('ReconcileService', () => {
         reconcileDuration: { startTimer: () => () => 0 } as never,
         reconcileLastSuccess: { set: (value: number) => (lastSuccess = value) } as never,
       }),
+      soleMemberStub(),
       settings,
     );
     for (const level of ['log', 'debug', 'error'] as const) {
@@ -310,6 +318,8 @@ describe('ReconcileService', () => {
     release([]);
     await service.runPass();
     jest.advanceTimersByTime(200);
+    // the pass reads the membership before the registrations
+    for (let i = 0; i < 10; i++) await Promise.resolve();
     expect(repo.findExpiredIds).toHaveBeenCalledTimes(2);
     service.onModuleDestroy();
     expect(scheduler.deleteInterval).toHaveBeenCalledWith(RECONCILE_INTERVAL_NAME);

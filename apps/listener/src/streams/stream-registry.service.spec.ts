@@ -14,6 +14,7 @@ import { EventRouterService } from '../events/event-router.service';
 import { ListenerMetrics } from '../listener.metrics';
 import { StreamEntry } from './stream-entry';
 import { StreamRegistryService } from './stream-registry.service';
+import { soleMemberStub } from '../membership/membership.mock';
 
 const settings = {
   listener: {
@@ -116,6 +117,7 @@ describe('StreamRegistryService', () => {
       strictStub<RegistrationRepository>('RegistrationRepository', { deleteByIdIfUnchanged }),
       strictStub<CallbackDispatcher>('CallbackDispatcher', { forgetRegistration }),
       listenerMetrics,
+      soleMemberStub(),
       settings,
     );
     jest

@@ -12,6 +12,7 @@ import {
 } from '@app/mastodon';
 import { urlForLog } from '@app/security';
 import { EventRouterService } from '../events/event-router.service';
+import { MembershipService } from '../membership/membership.service';
 import { ListenerMetrics, StreamFailureLabel } from '../listener.metrics';
 import { reconnectDelay } from './backoff';
 import { OpeningLimiter } from './opening-limiter';
@@ -68,6 +69,7 @@ export class StreamRegistryService
     private readonly registrations: RegistrationRepository,
     private readonly dispatcher: CallbackDispatcher,
     private readonly metrics: ListenerMetrics,
+    private readonly membership: MembershipService,
     @Inject(SETTINGS) settings: Settings,
   ) {
     this.listener = settings.listener;
@@ -136,7 +138,7 @@ export class StreamRegistryService
     if (!entry) {
       const created = new StreamEntry(registration, instance, key);
       this.entries.set(registration.id, created);
-      if (this.connections.acquire(created.instanceUrl, created, instance.maxConnections)) {
+      if (this.connections.acquire(created.instanceUrl, created, this.connectionLimit(instance))) {
         this.connect(created);
       } else {
         this.logger.log(
@@ -167,7 +169,7 @@ export class StreamRegistryService
     } else if (previous.callbackUrl !== registration.callbackUrl) {
       this.logger.log(`callback URL updated for ${registrationLabel(registration)}`);
     }
-    if (limitChanged) this.connections.pump(entry.instanceUrl, instance.maxConnections);
+    if (limitChanged) this.connections.pump(entry.instanceUrl, this.connectionLimit(instance));
   }
 
   /**
@@ -194,17 +196,27 @@ export class StreamRegistryService
       entry.closingStream = stream;
       stream.close(1000, 'registration stopped');
     } else {
-      this.connections.release(entry.instanceUrl, entry, entry.instance.maxConnections);
+      this.connections.release(entry.instanceUrl, entry, this.connectionLimit(entry.instance));
     }
     this.logger.log(`stream closed for ${registrationLabel(entry.registration)}: ${why}`);
     return true;
   }
 
-  /** After a config reload: limits may have been raised, so waiting streams may start. */
+  /**
+   * After a config reload or a change of listeners: limits (or this
+   * listener's part of them) may have been raised, so waiting streams may
+   * start, or cut, so the newest streams over the limit wait again.
+   */
   refreshLimits(): void {
+    for (const entry of this.entries.values()) {
+      const limit = this.connectionLimit(entry.instance);
+      for (const over of this.connections.newestOverLimit(entry.instanceUrl, limit)) {
+        this.waitForSlotAgain(over, limit);
+      }
+    }
     for (const key of this.connections.keysWithWaiting()) {
       const first = this.connections.firstWaiting(key);
-      if (first) this.connections.pump(key, first.instance.maxConnections);
+      if (first) this.connections.pump(key, this.connectionLimit(first.instance));
     }
     for (const key of this.handshakes.keysWithWaiting()) {
       const first = this.handshakes.firstWaiting(key);
@@ -251,7 +263,7 @@ export class StreamRegistryService
     }
     if (entry.closingStream === stream) {
       entry.closingStream = undefined;
-      this.connections.release(entry.instanceUrl, entry, entry.instance.maxConnections);
+      this.connections.release(entry.instanceUrl, entry, this.connectionLimit(entry.instance));
     }
     if (entry.stream !== stream) return;
     entry.stream = undefined;
@@ -406,7 +418,32 @@ export class StreamRegistryService
     }
   }
 
+  /** A stream over its instance's (lowered) limit: closed, back in line for a connection slot. */
+  private waitForSlotAgain(entry: StreamEntry, limit: number | undefined): void {
+    entry.generation += 1;
+    clearTimeout(entry.retryTimer);
+    entry.retryTimer = undefined;
+    const stream = entry.stream;
+    entry.stream = undefined;
+    stream?.close(1000, 'over the instance connection limit');
+    this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
+    this.connections.release(entry.instanceUrl, entry, limit);
+    entry.state = 'waiting_slot';
+    entry.attempt = 0;
+    entry.openedAt = 0;
+    if (this.connections.acquire(entry.instanceUrl, entry, limit)) this.connect(entry);
+    else this.logger.log(`stream for ${registrationLabel(entry.registration)} waits: ${entry.instanceUrl} is at its maxConnections`);
+  }
+
+  /** This listener's part of the instance's maxConnections (the whole limit when it runs alone). */
+  private connectionLimit(instance: InstanceEntry): number | undefined {
+    return this.membership.connectionShare(instance.maxConnections);
+  }
+
+  /** This listener's part of the instance's handshakes in progress. */
   private maxOpening(entry: StreamEntry): number {
-    return entry.instance.maxOpening ?? this.listener.maxOpeningPerInstance;
+    return this.membership.openingShare(
+      entry.instance.maxOpening ?? this.listener.maxOpeningPerInstance,
+    );
   }
 }
