@@ -83,6 +83,12 @@ export class FakeMastodon {
   readonly connections: FakeConnection[] = [];
   /** Every upgrade refused for its token, with the token it carried, in order (only with `record`). */
   readonly refusedUpgrades: { token: string | undefined; status: number }[] = [];
+  /** Most streaming connections open at once: what a cluster-wide maxConnections must keep under. */
+  peakOpen = 0;
+  /** Longest time one token had two or more streams open at once, in ms (a handover's overlap). */
+  longestOverlapMs = 0;
+  /** Tokens that had two or more streams open at once, at any time. */
+  readonly tokensEverHeldTwice = new Set<string>();
 
   private readonly tokens = new Set<string>();
   private readonly live = new Map<WebSocket, LiveConnection>();
@@ -93,6 +99,8 @@ export class FakeMastodon {
   private nextId = 1;
   private sequence = 0;
   private cursor: Iterator<LiveConnection> | undefined;
+  /** Since when each token has had more than one stream open. */
+  private readonly overlapSince = new Map<string, number>();
   private readonly wss: WebSocketServer;
 
   private constructor(
@@ -173,6 +181,11 @@ export class FakeMastodon {
 
   get openCount(): number {
     return this.live.size;
+  }
+
+  /** Open streams per token, for the tokens that have any. */
+  openCountByToken(): Map<string, number> {
+    return new Map([...this.byToken].map(([token, set]) => [token, set.size]));
   }
 
   /** Sends `frame` to the open connections of `token` (of stream `stream` only, when given); returns how many. */
@@ -329,6 +342,11 @@ export class FakeMastodon {
       this.byToken.set(token, forToken);
     }
     forToken.add(connection);
+    this.peakOpen = Math.max(this.peakOpen, this.live.size);
+    if (forToken.size === 2) {
+      this.overlapSince.set(token, Date.now());
+      this.tokensEverHeldTwice.add(token);
+    }
     socket.on('error', () => undefined);
     socket.on('close', (code: number) => {
       record.closed = true;
@@ -337,6 +355,11 @@ export class FakeMastodon {
       const set = this.byToken.get(token);
       set?.delete(connection);
       if (set && set.size === 0) this.byToken.delete(token);
+      const since = this.overlapSince.get(token);
+      if (since !== undefined && (set?.size ?? 0) < 2) {
+        this.overlapSince.delete(token);
+        this.longestOverlapMs = Math.max(this.longestOverlapMs, Date.now() - since);
+      }
     });
   }
 

@@ -21,7 +21,10 @@ export async function createListenerApp(settings: Settings): Promise<NestFastify
 }
 
 /** What a SIGTERM does before closing the listener: hand its streams over to the other listeners. */
-export function listenerHandover(app: NestFastifyApplication): { run: () => Promise<void>; budgetMs: number } {
+export function listenerHandover(app: NestFastifyApplication): {
+  run: () => Promise<void>;
+  budgetMs: number;
+} {
   const handover = app.get(HandoverService);
   return { run: () => handover.handOver(), budgetMs: handover.budgetMs };
 }

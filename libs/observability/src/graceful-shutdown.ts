@@ -42,7 +42,8 @@ export class GracefulShutdown {
     if (this.closing) return;
     this.closing = true;
     this.logger.log(`${signal} received, shutting down`);
-    const budget = this.options.timeoutMs + this.apps.reduce((sum, a) => sum + (a.before?.budgetMs ?? 0), 0);
+    const budget =
+      this.options.timeoutMs + this.apps.reduce((sum, a) => sum + (a.before?.budgetMs ?? 0), 0);
     const timer = setTimeout(() => {
       this.logger.error(`shutdown did not finish within ${budget} ms, exiting`);
       process.exit(1);

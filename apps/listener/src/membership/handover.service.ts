@@ -25,9 +25,12 @@ export class HandoverService {
     @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
 
-  /** The longest a handover may take: after that the others take over as from a dead listener anyway. */
+  /**
+   * The longest a handover may take: the time the others need to replace a
+   * dead listener, and two of their passes to open what they take.
+   */
   get budgetMs(): number {
-    return this.settings.listener.nodeTimeoutMs;
+    return this.settings.listener.nodeTimeoutMs + 2 * this.settings.listener.pollIntervalMs;
   }
 
   async handOver(): Promise<void> {

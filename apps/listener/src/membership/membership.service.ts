@@ -44,6 +44,10 @@ export class MembershipService implements OnApplicationShutdown {
   private agreed: Rendezvous | undefined;
   private rows = new Map<string, ListenerNode>();
   private lastHeartbeatAt = 0;
+  /** The view last acted upon (streams moved, callbacks stored): what heartbeats publish. */
+  private publishedView = '';
+  private writing: Promise<void> | undefined;
+  private stopped = false;
   private leaving = false;
   /** Registrations handed over from a member that may still deliver them: id → that member. */
   private readonly handedFrom = new Map<number, string>();
@@ -88,17 +92,43 @@ export class MembershipService implements OnApplicationShutdown {
     return { changed, agreedNow: !wasAgreed && this.agreed === this.current };
   }
 
-  /** Writes this node's heartbeat with its current view (after the pass acted on that view). */
-  async publish(streamsOpen: number, now = Date.now()): Promise<void> {
-    await this.nodes.heartbeat({
+  /** Writes this node's heartbeat with its current view, once a pass has acted on that view. */
+  async publish(streamsOpen: number): Promise<void> {
+    this.publishedView = this.current?.fingerprint ?? '';
+    await this.write(streamsOpen);
+  }
+
+  /**
+   * The heartbeat between passes (its own timer): a pass that waits long for
+   * a callback in flight must not make this node look dead. Skipped while a
+   * write is in flight and before the first pass published a view.
+   */
+  beat(streamsOpen: number): void {
+    if (this.writing || this.publishedView === '' || this.stopped) return;
+    this.write(streamsOpen).catch((error: Error) =>
+      this.logger.warn(`heartbeat not written: ${error.message}`),
+    );
+  }
+
+  private async write(streamsOpen: number): Promise<void> {
+    await this.writing?.catch(() => undefined);
+    if (this.stopped) return;
+    const now = Date.now();
+    const writing = this.nodes.heartbeat({
       id: this.nodeId,
       startedAt: this.startedAt,
       heartbeatAt: now,
       leaving: this.leaving ? 1 : 0,
-      view: this.current?.fingerprint ?? '',
+      view: this.publishedView,
       streamsOpen,
     });
-    this.lastHeartbeatAt = now;
+    this.writing = writing;
+    try {
+      await writing;
+      this.lastHeartbeatAt = now;
+    } finally {
+      if (this.writing === writing) this.writing = undefined;
+    }
   }
 
   owns(registrationId: number): boolean {
@@ -113,13 +143,15 @@ export class MembershipService implements OnApplicationShutdown {
   /**
    * This node is about to open the stream of `registrationId`: when another
    * live member held it under the previous view, its callbacks wait for that
-   * member to let go (see settledHandovers).
+   * member to let go (see settledHandovers). Returns whether it does.
    */
-  takingOver(registrationId: number): void {
+  takingOver(registrationId: number): boolean {
     const from = this.previous?.ownerOf(registrationId);
-    if (from === undefined || from === this.nodeId) return;
+    if (from === undefined || from === this.nodeId) return false;
     const row = this.rows.get(from);
-    if (row && this.isAlive(row, Date.now())) this.handedFrom.set(registrationId, from);
+    if (!row || !this.isAlive(row, Date.now())) return false;
+    this.handedFrom.set(registrationId, from);
+    return true;
   }
 
   /** The stream of `registrationId` is no longer this node's: nothing to wait for. */
@@ -140,10 +172,7 @@ export class MembershipService implements OnApplicationShutdown {
       let isDone = done.get(from);
       if (isDone === undefined) {
         const row = this.rows.get(from);
-        isDone =
-          !row ||
-          !this.isAlive(row, now) ||
-          (row.leaving === 0 && row.view === fingerprint);
+        isDone = !row || !this.isAlive(row, now) || (row.leaving === 0 && row.view === fingerprint);
         done.set(from, isDone);
       }
       if (isDone) settled.push(id);
@@ -198,6 +227,7 @@ export class MembershipService implements OnApplicationShutdown {
     this.current = undefined;
     this.previous = undefined;
     this.agreed = undefined;
+    this.publishedView = '';
     this.handedFrom.clear();
   }
 
@@ -222,6 +252,8 @@ export class MembershipService implements OnApplicationShutdown {
 
   /** After the dispatcher stored what it held: the others need not wait for this node any more. */
   async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    await this.writing?.catch(() => undefined);
     try {
       await this.nodes.delete(this.nodeId);
     } catch (error) {
@@ -235,10 +267,14 @@ export class MembershipService implements OnApplicationShutdown {
     return row.heartbeatAt >= now - this.timeoutMs;
   }
 
+  /**
+   * Whether every other live node publishes `fingerprint`, and none is
+   * leaving (a leaving node still holds its streams until it is gone).
+   */
   private othersPublish(fingerprint: string, now: number): boolean {
     for (const row of this.rows.values()) {
-      if (row.id === this.nodeId || row.leaving !== 0 || !this.isAlive(row, now)) continue;
-      if (row.view !== fingerprint) return false;
+      if (row.id === this.nodeId || !this.isAlive(row, now)) continue;
+      if (row.leaving !== 0 || row.view !== fingerprint) return false;
     }
     return true;
   }

@@ -9,7 +9,12 @@ describe('Rendezvous', () => {
   it('gives every member about a quarter of the registrations', () => {
     const counts = new Map<string, number>();
     for (const owner of owners(four).values()) counts.set(owner!, (counts.get(owner!) ?? 0) + 1);
-    expect([...counts.keys()].sort()).toEqual(['listener-a', 'listener-b', 'listener-c', 'listener-d']);
+    expect([...counts.keys()].sort()).toEqual([
+      'listener-a',
+      'listener-b',
+      'listener-c',
+      'listener-d',
+    ]);
     for (const count of counts.values()) {
       expect(count).toBeGreaterThan(2_200);
       expect(count).toBeLessThan(2_800);

@@ -48,6 +48,8 @@ describe('ReconcileService', () => {
     stop: jest.Mock;
     has: jest.Mock;
     refreshLimits: jest.Mock;
+    closed: jest.Mock;
+    opening: jest.Mock;
     size: number;
     openCount: number;
   };
@@ -102,6 +104,8 @@ describe('ReconcileService', () => {
       }),
       has: jest.fn((id: number) => open.has(id)),
       refreshLimits: jest.fn(() => calls.push('refreshLimits')),
+      closed: jest.fn(() => Promise.resolve()),
+      opening: jest.fn(() => Promise.resolve()),
       get size() {
         return open.size;
       },
@@ -323,7 +327,8 @@ describe('ReconcileService', () => {
     expect(repo.findExpiredIds).toHaveBeenCalledTimes(2);
     service.onModuleDestroy();
     expect(scheduler.deleteInterval).toHaveBeenCalledWith(RECONCILE_INTERVAL_NAME);
-    clearInterval(scheduler.addInterval.mock.calls[0][1] as NodeJS.Timeout);
+    for (const [, timer] of scheduler.addInterval.mock.calls)
+      clearInterval(timer as NodeJS.Timeout);
   });
 
   it('stops the stream of a registration removed after a 410 answer', async () => {
@@ -333,7 +338,8 @@ describe('ReconcileService', () => {
     calls = [];
     goneListener!(5);
     expect(calls).toEqual(['stop(5, the callback answered 410 Gone, forget=false)']);
-    clearInterval(scheduler.addInterval.mock.calls[0][1] as NodeJS.Timeout);
+    for (const [, timer] of scheduler.addInterval.mock.calls)
+      clearInterval(timer as NodeJS.Timeout);
   });
 
   it('keeps the last success time when a pass fails', async () => {

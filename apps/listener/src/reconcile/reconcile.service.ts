@@ -25,6 +25,13 @@ import { RegistrationPolicy } from './registration-policy';
  */
 export const CHANGE_OVERLAP_MS = 10_000;
 export const RECONCILE_INTERVAL_NAME = 'listener-reconcile';
+export const HEARTBEAT_INTERVAL_NAME = 'listener-heartbeat';
+/**
+ * How long a pass waits for the streams it took over to open, and for those
+ * it closed to end, before it publishes its heartbeat (which tells the others
+ * to let go of theirs, or that they may take a part of a limit).
+ */
+const SETTLE_WAIT_MS = 2_000;
 
 /**
  * Keeps the open streams in line with the registrations table. Each pass
@@ -56,6 +63,8 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
   private readonly unsubscribes: (() => void)[] = [];
   /** Rows whose stream this pass closed because another listener owns them now. */
   private movedAway: number[] = [];
+  /** Rows whose stream this pass opened that another listener held before. */
+  private takenOver: number[] = [];
   private paused = false;
   private readonly listener: Settings['listener'];
   private readonly ttlMs: number;
@@ -98,11 +107,17 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
       RECONCILE_INTERVAL_NAME,
       setInterval(() => void this.runPass(), this.listener.pollIntervalMs),
     );
+    this.scheduler.addInterval(
+      HEARTBEAT_INTERVAL_NAME,
+      setInterval(() => this.membership.beat(this.streams.openCount), this.listener.pollIntervalMs),
+    );
     void this.runPass();
   }
 
   onModuleDestroy(): void {
     this.stopInterval();
+    if (this.scheduler.doesExist('interval', HEARTBEAT_INTERVAL_NAME))
+      this.scheduler.deleteInterval(HEARTBEAT_INTERVAL_NAME);
     for (const unsubscribe of this.unsubscribes.splice(0)) unsubscribe();
   }
 
@@ -161,12 +176,15 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
       }
       if (members.changed || members.agreedNow) this.streams.refreshLimits();
       await this.handOverMoved();
+      await this.streams.opening(this.takenOver.splice(0), SETTLE_WAIT_MS);
+      await this.streams.closed(SETTLE_WAIT_MS);
       await this.membership.publish(this.streams.openCount);
       this.changesReadAt = started;
       this.lastSuccess = Date.now();
       this.metrics.reconcileLastSuccess.set(this.lastSuccess / 1000);
       timer();
     } catch (error) {
+      this.takenOver = [];
       this.logger.error(`reconcile pass failed: ${(error as Error).message}`);
       if (this.membership.isCutOff()) this.letGoOfEverything();
     }
@@ -294,7 +312,8 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
         this.movedAway.push(row.id);
       return true;
     }
-    if (!this.streams.has(row.id)) this.membership.takingOver(row.id);
+    if (!this.streams.has(row.id) && this.membership.takingOver(row.id))
+      this.takenOver.push(row.id);
     this.streams.ensure(row, verdict.instance);
     return true;
   }

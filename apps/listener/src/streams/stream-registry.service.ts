@@ -54,6 +54,8 @@ export class StreamRegistryService
   private openStreams = 0;
   /** Streams whose end has not been reported yet (to wait for them at shutdown). */
   private readonly liveStreams = new Set<MastodonStream<StreamEntry>>();
+  /** Streams told to close (stopped, moved away, over a lowered limit) that have not ended yet. */
+  private readonly closingStreams = new Set<MastodonStream<StreamEntry>>();
   private allEnded: (() => void) | undefined;
   /**
    * Registrations whose token the instance refused, by id, with the lastUpdate
@@ -194,12 +196,43 @@ export class StreamRegistryService
     if (stream) {
       // the slot is free once the socket is really gone (streamEnded), not while it is closing
       entry.closingStream = stream;
+      this.closingStreams.add(stream);
       stream.close(1000, 'registration stopped');
     } else {
       this.connections.release(entry.instanceUrl, entry, this.connectionLimit(entry.instance));
     }
     this.logger.log(`stream closed for ${registrationLabel(entry.registration)}: ${why}`);
     return true;
+  }
+
+  /**
+   * Resolves once every stream told to close has ended, or after
+   * `timeoutMs`: a listener tells the others it let go of its streams only
+   * when they are really gone, so that a limit shared across listeners holds.
+   */
+  async closed(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.closingStreams.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  /**
+   * Resolves once none of `registrationIds` is still on its way to open
+   * (resolving, waiting for a handshake, connecting), or after `timeoutMs`:
+   * a listener taking streams over opens them before the others let go.
+   */
+  async opening(registrationIds: number[], timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const underway = (id: number) => {
+      const state = this.entries.get(id)?.state;
+      return state === 'resolving' || state === 'waiting_handshake' || state === 'connecting';
+    };
+    let pending = registrationIds.filter(underway);
+    while (pending.length > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      pending = pending.filter(underway);
+    }
   }
 
   /**
@@ -254,6 +287,7 @@ export class StreamRegistryService
 
   streamEnded(stream: MastodonStream<StreamEntry>, end: StreamEnd): void {
     this.liveStreams.delete(stream);
+    this.closingStreams.delete(stream);
     if (this.liveStreams.size === 0) this.allEnded?.();
     const entry = stream.context;
     if (entry.countedStream === stream) {
@@ -425,14 +459,20 @@ export class StreamRegistryService
     entry.retryTimer = undefined;
     const stream = entry.stream;
     entry.stream = undefined;
-    stream?.close(1000, 'over the instance connection limit');
+    if (stream) {
+      this.closingStreams.add(stream);
+      stream.close(1000, 'over the instance connection limit');
+    }
     this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
     this.connections.release(entry.instanceUrl, entry, limit);
     entry.state = 'waiting_slot';
     entry.attempt = 0;
     entry.openedAt = 0;
     if (this.connections.acquire(entry.instanceUrl, entry, limit)) this.connect(entry);
-    else this.logger.log(`stream for ${registrationLabel(entry.registration)} waits: ${entry.instanceUrl} is at its maxConnections`);
+    else
+      this.logger.log(
+        `stream for ${registrationLabel(entry.registration)} waits: ${entry.instanceUrl} is at its maxConnections`,
+      );
   }
 
   /** This listener's part of the instance's maxConnections (the whole limit when it runs alone). */

@@ -1,0 +1,200 @@
+import type { AppProcess } from '../support/app-process';
+import type { FakeMastodon } from '../support/fake-mastodon';
+import { waitFor } from '../support/wait-for';
+import { ListenerHarness } from './listener-harness';
+
+/**
+ * Several real listener processes on one database: every stream held once,
+ * a joining listener takes its share (only those streams move), a SIGKILLed
+ * one is replaced, a SIGTERMed one hands over without a gap, and a
+ * per-instance maxConnections holds for the whole cluster.
+ */
+const STREAMS = 24;
+const LIMITED = 32;
+const LIMIT = 3;
+const TOKENS = Array.from({ length: STREAMS }, (_, i) => `replica-token-${i}`);
+const LIMITED_TOKENS = Array.from({ length: LIMITED }, (_, i) => `limited-token-${i}`);
+/** Short, so a dead listener is replaced within a few seconds (polls every 200 ms). */
+const NODE_TIMEOUT_MS = 4_000;
+
+interface NodeRow {
+  id: string;
+  heartbeatAt: number | string;
+  leaving: number | string;
+  view: string;
+}
+
+describe('listener replicas: one database, many listeners', () => {
+  let h: ListenerHarness;
+  let alpha: FakeMastodon;
+  let limited: FakeMastodon;
+  const live: AppProcess[] = [];
+
+  /** Streams a listener process holds open (its msl_streams_open), for one instance or all. */
+  async function openStreams(app: AppProcess, instance?: string): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${app.env.LISTENER_PORT}/metrics`)).text();
+    let sum = 0;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('msl_streams_open{')) continue;
+      if (instance && !line.includes(`instance="${h.instanceUrl(instance)}"`)) continue;
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+    return sum;
+  }
+
+  /** Every alpha registration has exactly one open stream at the fake instance. */
+  function heldOnce(): boolean {
+    const counts = alpha.openCountByToken();
+    return counts.size === STREAMS && TOKENS.every((token) => counts.get(token) === 1);
+  }
+
+  async function nodes(): Promise<NodeRow[]> {
+    const rows: NodeRow[] = await h.db.dataSource.query(
+      h.sql('SELECT id, "heartbeatAt", "leaving", "view" FROM stream_listener_nodes'),
+    );
+    // a SIGKILLed listener's row stays until it is long dead
+    return rows.filter((row) => Number(row.heartbeatAt) >= Date.now() - NODE_TIMEOUT_MS);
+  }
+
+  /** Every live listener has a fresh row, none is leaving, and all publish the same view. */
+  async function membersAgree(count: number): Promise<boolean> {
+    const rows = await nodes();
+    return (
+      rows.length === count &&
+      rows.every((row) => Number(row.leaving) === 0 && row.view === rows[0].view)
+    );
+  }
+
+  /** The steady state: each stream once, each listener a share, the limited instance at its limit. */
+  async function steady(what: string): Promise<number[]> {
+    let shares: number[] = [];
+    let state = '';
+    await waitFor(
+      async () => {
+        const agree = await membersAgree(live.length);
+        shares = await Promise.all(live.map((app) => openStreams(app, 'alpha')));
+        const counts = [...alpha.openCountByToken().values()].join(',');
+        state = `held per token [${counts}], limited ${limited.openCount}, members agree ${agree}, shares [${shares.join(', ')}]`;
+        if (!heldOnce() || limited.openCount !== LIMIT || !agree) return false;
+        return shares.every((share) => share > 0) && shares.reduce((a, b) => a + b, 0) === STREAMS;
+      },
+      { timeoutMs: 30_000, what },
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; last seen: ${state}`);
+    });
+    return shares;
+  }
+
+  function currentConnectionIds(): Map<string, number> {
+    return new Map(alpha.openConnections().map((c) => [c.token, c.id]));
+  }
+
+  beforeAll(async () => {
+    h = await ListenerHarness.start({
+      instances: { alpha: {}, limited: {} },
+      entries: { limited: { maxConnections: LIMIT } },
+      env: {
+        LISTENER_NODE_TIMEOUT_MS: String(NODE_TIMEOUT_MS),
+        // no ping timeouts under load: a reconnect here would be mistaken for a moved stream
+        STREAM_PING_INTERVAL_MS: '10000',
+      },
+    });
+    alpha = h.fake('alpha');
+    limited = h.fake('limited');
+    for (const token of TOKENS) alpha.addToken(token);
+    for (const token of LIMITED_TOKENS) limited.addToken(token);
+    live.push(h.listener, await h.startListener(), await h.startListener());
+    await Promise.all([
+      ...TOKENS.map((token, i) => h.registered({ instance: 'alpha', tag: `a${i}`, token })),
+      ...LIMITED_TOKENS.map((token, i) =>
+        h.registered({ instance: 'limited', tag: `l${i}`, token }),
+      ),
+    ]);
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const [i, app] of [h.listener, ...h.moreListeners].entries())
+      require('fs').writeFileSync(`/tmp/replicas-l${i}.log`, app.logs);
+    await h?.stop();
+  });
+
+  it('holds every stream exactly once across three listeners, each a share', async () => {
+    await steady('every stream held once by three listeners');
+    expect(limited.peakOpen).toBeLessThanOrEqual(LIMIT);
+  });
+
+  it('gives a fourth listener its share: only the streams it takes move', async () => {
+    const before = currentConnectionIds();
+    const fourth = await h.startListener();
+    live.push(fourth);
+    const shares = await steady('every stream held once by four listeners');
+    const after = currentConnectionIds();
+    const moved = TOKENS.filter((token) => before.get(token) !== after.get(token));
+    expect(moved.length).toBe(shares[3]);
+    expect(limited.peakOpen).toBeLessThanOrEqual(LIMIT);
+    process.stderr.write(
+      `replicas: join moved ${moved.length} of ${STREAMS} streams; longest double hold so far ${alpha.longestOverlapMs} ms\n`,
+    );
+  });
+
+  it('hands the streams of a SIGTERMed listener over before it exits: none is ever without a stream', async () => {
+    const leaving = live.splice(1, 1)[0];
+    let round = 0;
+    const unheld: string[] = [];
+    const emitting = setInterval(() => {
+      round += 1;
+      for (const token of TOKENS) {
+        const payload = JSON.stringify({ id: `term-${round}` });
+        if (alpha.emit(token, { event: 'notification', payload }) === 0) unheld.push(token);
+      }
+    }, 50);
+    const exit = await leaving.stop('SIGTERM');
+    await steady('every stream held once by the three remaining listeners');
+    clearInterval(emitting);
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(leaving.logs).toContain('handover: the other listeners took over');
+    expect(unheld).toEqual([]);
+    // every event emitted during the handover reached its callback (at least once)
+    for (const [i] of TOKENS.entries()) {
+      await waitFor(
+        () => {
+          const ids = new Set(
+            h.receiver
+              .delivered(`/cb/a${i}`)
+              .map((r) => JSON.parse((r.json as { payload: string }).payload) as { id: string })
+              .map((p) => p.id),
+          );
+          for (let n = 1; n <= round; n++) if (!ids.has(`term-${n}`)) return false;
+          return true;
+        },
+        { what: `every event of a${i} delivered` },
+      );
+    }
+    expect(limited.peakOpen).toBeLessThanOrEqual(LIMIT);
+    process.stderr.write(
+      `replicas: SIGTERM handover of ${STREAMS} streams; longest double hold ${alpha.longestOverlapMs} ms\n`,
+    );
+  });
+
+  it('replaces a SIGKILLed listener: its streams are held once by the others within the node timeout', async () => {
+    const killed = live.splice(0, 1)[0];
+    const theirs = await openStreams(killed, 'alpha');
+    expect(theirs).toBeGreaterThan(0);
+    await killed.stop('SIGKILL');
+    await steady('every stream held once by the two survivors');
+    expect(limited.peakOpen).toBeLessThanOrEqual(LIMIT);
+    // what is emitted now reaches every registration once more
+    for (const token of TOKENS) {
+      alpha.emit(token, { event: 'notification', payload: JSON.stringify({ id: 'after-kill' }) });
+    }
+    for (const [i] of TOKENS.entries()) {
+      await waitFor(
+        () =>
+          h.receiver
+            .delivered(`/cb/a${i}`)
+            .some((r) => (r.json as { payload: string }).payload.includes('after-kill')),
+        { what: `a${i} relayed after the kill` },
+      );
+    }
+  });
+});
