@@ -113,8 +113,6 @@ describe('listener replicas: one database, many listeners', () => {
   }, 120_000);
 
   afterAll(async () => {
-    for (const [i, app] of [h.listener, ...h.moreListeners].entries())
-      require('fs').writeFileSync(`/tmp/replicas-l${i}.log`, app.logs);
     await h?.stop();
   });
 
