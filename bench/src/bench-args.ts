@@ -1,21 +1,41 @@
 /** Command-line flags of `npm run bench -- …`. */
 export interface BenchArgs {
-  mode: 'stream' | 'register';
+  mode: 'stream' | 'register' | 'failover';
   streams: number;
   rate: number;
   seconds: number;
   concurrency: number;
   /** Seconds of relay before the measured ones: delivered and checked, left out of the latency figures. */
   warmup: number;
+  /** Listener processes sharing the database. */
+  listeners: number;
+  /** Fake instance processes (each under the open-file limit); 0: one per 12,000 streams. */
+  instances: number;
+  /** Serve the fake instances over https/wss with a throwaway CA only the bench's listeners trust. */
+  tls: boolean;
 }
 
-const USAGE = `usage: npm run bench -- [--mode stream|register] [--streams N] [--rate R] [--seconds S] [--concurrency C]
-  stream mode (default): N streams held, R notifications/s for W + S seconds, relayed to a callback receiver;
-    latency figures cover the last S seconds (W, default 5, warms up the JIT and connection pools)
+const USAGE = `usage: npm run bench -- [--mode stream|register|failover] [--streams N] [--rate R] [--seconds S] [--concurrency C]
+    [--listeners L] [--instances I] [--tls]
+  stream mode (default): N streams held by L listeners (default 1), R notifications/s for W + S seconds, relayed to
+    a callback receiver; latency figures cover the last S seconds (W, default 5, warms up the JIT and connection pools);
+    the streams go to I fake instance processes (default one per 12,000 streams), over https/wss with --tls
+  failover mode: the same, and W + 5 s into the relay one listener is SIGKILLed: the time until its streams are held
+    by the others, and what was lost or duplicated meanwhile
   register mode: POST /register for S seconds from C concurrent clients`;
 
 export function parseBenchArgs(argv: string[]): BenchArgs {
-  const args: BenchArgs = { mode: 'stream', streams: 1_000, rate: 500, seconds: 30, concurrency: 32, warmup: 5 };
+  const args: BenchArgs = {
+    mode: 'stream',
+    streams: 1_000,
+    rate: 500,
+    seconds: 30,
+    concurrency: 32,
+    warmup: 5,
+    listeners: 1,
+    instances: 0,
+    tls: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -27,7 +47,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     };
     switch (flag) {
       case '--mode':
-        if (value !== 'stream' && value !== 'register') throw new Error(`--mode is stream or register\n${USAGE}`);
+        if (value !== 'stream' && value !== 'register' && value !== 'failover')
+          throw new Error(`--mode is stream, register or failover\n${USAGE}`);
         args.mode = value;
         i++;
         break;
@@ -43,6 +64,15 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       case '--warmup':
         args.warmup = number();
         break;
+      case '--listeners':
+        args.listeners = Math.max(1, number());
+        break;
+      case '--instances':
+        args.instances = number();
+        break;
+      case '--tls':
+        args.tls = true;
+        break;
       case '--concurrency':
         args.concurrency = Math.max(1, number());
         break;
@@ -53,6 +83,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         throw new Error(`unknown flag ${flag}\n${USAGE}`);
     }
   }
-  if (args.mode === 'stream' && args.streams < 1) throw new Error('--streams must be at least 1');
+  if (args.mode !== 'register' && args.streams < 1) throw new Error('--streams must be at least 1');
+  if (args.mode === 'failover' && args.listeners < 2)
+    throw new Error('--mode failover needs --listeners 2 or more');
+  if (args.instances === 0) args.instances = Math.max(1, Math.ceil(args.streams / 12_000));
   return args;
 }

@@ -14,8 +14,8 @@ const LIMITED = 32;
 const LIMIT = 3;
 const TOKENS = Array.from({ length: STREAMS }, (_, i) => `replica-token-${i}`);
 const LIMITED_TOKENS = Array.from({ length: LIMITED }, (_, i) => `limited-token-${i}`);
-/** Short, so a dead listener is replaced within a few seconds (polls every 200 ms). */
-const NODE_TIMEOUT_MS = 4_000;
+/** Short, so a dead listener is replaced within seconds; long enough for passes on a loaded machine (polls every 200 ms). */
+const NODE_TIMEOUT_MS = 6_000;
 
 interface NodeRow {
   id: string;

@@ -1,4 +1,5 @@
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -28,6 +29,8 @@ export interface FakeMastodonOptions {
   acceptToken?: (token: string) => boolean;
   /** Keep a record of every connection (tests); off for the benchmark. */
   record?: boolean;
+  /** Serve https/wss with this key and certificate (PEM), as real instances do. */
+  tls?: { key: string; cert: string };
 }
 
 /** One accepted streaming connection as the server saw it. */
@@ -118,11 +121,11 @@ export class FakeMastodon {
   }
 
   static async start(options: FakeMastodonOptions = {}): Promise<FakeMastodon> {
-    const server = http.createServer();
+    const server = options.tls ? https.createServer(options.tls) : http.createServer();
     const fake = new FakeMastodon(server, { record: true, ...options });
     server.on('request', (req, res) => fake.handleRequest(req, res));
     server.on('upgrade', (req, socket, head) => fake.handleUpgrade(req, socket, head));
-    server.on('connection', (socket) => {
+    server.on('connection', (socket: Socket) => {
       fake.rawSockets.add(socket);
       socket.on('close', () => fake.rawSockets.delete(socket));
     });
@@ -141,9 +144,9 @@ export class FakeMastodon {
     return (this.server.address() as AddressInfo).port;
   }
 
-  /** `http://127.0.0.1:<port>` */
+  /** `http://127.0.0.1:<port>` (`https:` with `tls`) */
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.options.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   addToken(token: string): void {
