@@ -1,12 +1,14 @@
 /** Command-line flags of `npm run bench -- …`. */
 export interface BenchArgs {
-  mode: 'stream' | 'register' | 'failover';
+  mode: 'stream' | 'register' | 'recovery' | 'failover';
   streams: number;
   rate: number;
   seconds: number;
   concurrency: number;
   /** Seconds of relay before the measured ones: delivered and checked, left out of the latency figures. */
   warmup: number;
+  /** Recovery mode: seconds the instance is down. */
+  outage: number;
   /** Listener processes sharing the database. */
   listeners: number;
   /** Fake instance processes (each under the open-file limit); 0: one per 12,000 streams. */
@@ -15,14 +17,16 @@ export interface BenchArgs {
   tls: boolean;
 }
 
-const USAGE = `usage: npm run bench -- [--mode stream|register|failover] [--streams N] [--rate R] [--seconds S] [--concurrency C]
+const USAGE = `usage: npm run bench -- [--mode stream|register|recovery|failover] [--streams N] [--rate R] [--seconds S] [--concurrency C] [--outage O]
     [--listeners L] [--instances I] [--tls]
   stream mode (default): N streams held by L listeners (default 1), R notifications/s for W + S seconds, relayed to
     a callback receiver; latency figures cover the last S seconds (W, default 5, warms up the JIT and connection pools);
     the streams go to I fake instance processes (default one per 12,000 streams), over https/wss with --tls
   failover mode: the same, and W + 5 s into the relay one listener is SIGKILLed: the time until its streams are held
     by the others, and what was lost or duplicated meanwhile
-  register mode: POST /register for S seconds from C concurrent clients`;
+  register mode: POST /register for S seconds from C concurrent clients
+  recovery mode: N streams; the instance cuts every socket and refuses upgrades for O seconds (default 20)
+    while making R notifications/s through its REST store (from W seconds before to W seconds after)`;
 
 export function parseBenchArgs(argv: string[]): BenchArgs {
   const args: BenchArgs = {
@@ -32,6 +36,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     seconds: 30,
     concurrency: 32,
     warmup: 5,
+    outage: 20,
     listeners: 1,
     instances: 0,
     tls: false,
@@ -47,8 +52,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     };
     switch (flag) {
       case '--mode':
-        if (value !== 'stream' && value !== 'register' && value !== 'failover')
-          throw new Error(`--mode is stream, register or failover\n${USAGE}`);
+        if (value !== 'stream' && value !== 'register' && value !== 'recovery' && value !== 'failover')
+          throw new Error(`--mode is stream, register, recovery or failover\n${USAGE}`);
         args.mode = value;
         i++;
         break;
@@ -60,6 +65,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         break;
       case '--seconds':
         args.seconds = number();
+        break;
+      case '--outage':
+        args.outage = number();
         break;
       case '--warmup':
         args.warmup = number();
@@ -84,8 +92,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     }
   }
   if (args.mode !== 'register' && args.streams < 1) throw new Error('--streams must be at least 1');
-  if (args.mode === 'failover' && args.listeners < 2)
-    throw new Error('--mode failover needs --listeners 2 or more');
+  if (args.mode === 'failover' && args.listeners < 2) throw new Error('--mode failover needs --listeners 2 or more');
   if (args.instances === 0) args.instances = Math.max(1, Math.ceil(args.streams / 12_000));
   return args;
 }

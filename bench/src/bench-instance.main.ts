@@ -10,11 +10,16 @@ import { preciseNow } from './latency-stats';
  * over those streams, each payload carrying a sequence number (unique across
  * instances) and its send time. https/wss with BENCH_TLS_KEY and
  * BENCH_TLS_CERT. Controlled over IPC.
+ * For the recovery mode it also makes notifications the way Mastodon does
+ * (stored for its REST API, streamed when a stream is open) and plays an
+ * outage: every socket cut, upgrades answered 503, for a while.
  */
 const allTokens = Number(process.env.BENCH_TOKENS ?? 0);
 const index = Number(process.env.BENCH_INSTANCE_INDEX ?? 0);
 const count = Math.max(1, Number(process.env.BENCH_INSTANCE_COUNT ?? 1));
 const tokens = Math.floor(allTokens / count) + (index < allTokens % count ? 1 : 0);
+/** The token of this instance's n-th stream. */
+const tokenOf = (n: number) => `bench-${(n % tokens) * count + index}`;
 let sent = 0;
 
 /** Filler that makes a payload about the size of a real notification (account + status). */
@@ -39,7 +44,7 @@ function emit(fake: FakeMastodon, rate: number, seconds: number): Promise<void> 
     const timer = setInterval(() => {
       const due = Math.min(total, Math.floor(((preciseNow() - started) / 1000) * rate));
       while (sent < due) {
-        fake.emit(`bench-${(sent % tokens) * count + index}`, notification(sent * count + index));
+        fake.emit(tokenOf(sent), notification(sent * count + index));
         sent++;
       }
       if (sent >= total) {
@@ -50,25 +55,51 @@ function emit(fake: FakeMastodon, rate: number, seconds: number): Promise<void> 
   });
 }
 
+/** Makes `rate` notifications per second through the fake's store (REST) until stopped; returns the stop function. */
+function notifyAtRate(fake: FakeMastodon, rate: number): () => number {
+  const started = preciseNow();
+  let made = 0;
+  const timer = setInterval(() => {
+    const due = Math.floor(((preciseNow() - started) / 1000) * rate);
+    while (made < due) {
+      // the fake gives it its id (increasing, as Mastodon's)
+      fake.notify(tokenOf(made), {
+        account: { id: '1', username: 'bench', acct: 'bench', note: FILLER },
+        bench: { seq: made, sentAt: preciseNow() },
+      });
+      made++;
+    }
+  }, 5);
+  return () => {
+    clearInterval(timer);
+    return made;
+  };
+}
+
 async function main(): Promise<void> {
   const keyFile = process.env.BENCH_TLS_KEY;
   const certFile = process.env.BENCH_TLS_CERT;
   const tls =
-    keyFile && certFile
-      ? { key: fs.readFileSync(keyFile, 'utf8'), cert: fs.readFileSync(certFile, 'utf8') }
-      : undefined;
-  const fake = await FakeMastodon.start({
-    acceptToken: (token) => /^bench-\d+$/.test(token),
-    record: false,
-    tls,
-  });
+    keyFile && certFile ? { key: fs.readFileSync(keyFile, 'utf8'), cert: fs.readFileSync(certFile, 'utf8') } : undefined;
+  const fake = await FakeMastodon.start({ acceptToken: (token) => /^bench-\d+$/.test(token), record: false, tls });
+  let stopNotifying: (() => number) | undefined;
   process.on('message', (message: { type: string; rate?: number; seconds?: number }) => {
     if (message.type === 'stats') {
-      process.send?.({ type: 'stats', open: fake.openCount, sent });
+      process.send?.({ type: 'stats', open: fake.openCount, sent, upgrades: fake.upgradeAttempts });
+    } else if (message.type === 'notifyStart') {
+      stopNotifying = notifyAtRate(fake, message.rate ?? 0);
+    } else if (message.type === 'notifyStop') {
+      process.send?.({ type: 'notifyStop', made: stopNotifying?.() ?? 0 });
+      stopNotifying = undefined;
+    } else if (message.type === 'outage') {
+      const upgradesBefore = fake.upgradeAttempts;
+      fake.beginOutage(503);
+      setTimeout(() => {
+        fake.endOutage();
+        process.send?.({ type: 'outage', upgrades: fake.upgradeAttempts - upgradesBefore });
+      }, (message.seconds ?? 0) * 1000);
     } else if (message.type === 'emit') {
-      void emit(fake, message.rate ?? 0, message.seconds ?? 0).then(() =>
-        process.send?.({ type: 'emitted', sent }),
-      );
+      void emit(fake, message.rate ?? 0, message.seconds ?? 0).then(() => process.send?.({ type: 'emitted', sent }));
     } else if (message.type === 'stop') {
       void fake.stop().then(() => process.exit(0));
     }

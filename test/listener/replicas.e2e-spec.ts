@@ -103,7 +103,7 @@ describe('listener replicas: one database, many listeners', () => {
     limited = h.fake('limited');
     for (const token of TOKENS) alpha.addToken(token);
     for (const token of LIMITED_TOKENS) limited.addToken(token);
-    live.push(h.listener, await h.startListener(), await h.startListener());
+    live.push(h.listener, await h.addListener(), await h.addListener());
     await Promise.all([
       ...TOKENS.map((token, i) => h.registered({ instance: 'alpha', tag: `a${i}`, token })),
       ...LIMITED_TOKENS.map((token, i) =>
@@ -123,7 +123,7 @@ describe('listener replicas: one database, many listeners', () => {
 
   it('gives a fourth listener its share: only the streams it takes move', async () => {
     const before = currentConnectionIds();
-    const fourth = await h.startListener();
+    const fourth = await h.addListener();
     live.push(fourth);
     const shares = await steady('every stream held once by four listeners');
     const after = currentConnectionIds();

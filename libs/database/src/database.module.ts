@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { SETTINGS, Settings } from '@app/config';
 import { dataSourceOptions, ENTITIES } from './data-source-options';
 import { DatabaseHealthService } from './database-health.service';
+import { ClusterReportRepository } from './repositories/cluster-report.repository';
 import { ListenerNodeRepository } from './repositories/listener-node.repository';
 import { PendingDeliveryRepository } from './repositories/pending-delivery.repository';
 import { RegistrationRepository } from './repositories/registration.repository';
@@ -10,6 +11,7 @@ import { RegistrationRepository } from './repositories/registration.repository';
 const REPOSITORIES = [
   RegistrationRepository,
   PendingDeliveryRepository,
+  ClusterReportRepository,
   ListenerNodeRepository,
   DatabaseHealthService,
 ];

@@ -11,7 +11,9 @@ import {
   StreamTargetService,
 } from '@app/mastodon';
 import { urlForLog } from '@app/security';
+import { CatchUpService, TokenRefusal } from '../catch-up/catch-up.service';
 import { EventRouterService } from '../events/event-router.service';
+import { InstanceHealth, suggestsOutage } from '../instance-health/instance-health';
 import { MembershipService } from '../membership/membership.service';
 import { ListenerMetrics, StreamFailureLabel } from '../listener.metrics';
 import { reconnectDelay } from './backoff';
@@ -34,6 +36,8 @@ const PING_SLICE_MS = 250;
  * instance's maxConnections and maxOpening), relays its frames to the event
  * router, pings every open stream from one shared timer, reconnects with
  * backoff, and removes the registration when the instance says its token is revoked.
+ * While an instance is down its streams wait for one probe (InstanceHealth)
+ * instead of each retrying on its own backoff.
  */
 @Injectable()
 export class StreamRegistryService
@@ -45,6 +49,7 @@ export class StreamRegistryService
     this.startHandshake(entry),
   );
   private readonly connections = new OpeningLimiter<StreamEntry>((entry) => this.connect(entry));
+  private readonly health: InstanceHealth<StreamEntry>;
   private readonly listener: Settings['listener'];
   private pingTimer: NodeJS.Timeout | undefined;
   private readonly pingSlices: number;
@@ -71,14 +76,24 @@ export class StreamRegistryService
     private readonly registrations: RegistrationRepository,
     private readonly dispatcher: CallbackDispatcher,
     private readonly metrics: ListenerMetrics,
+    private readonly catchUp: CatchUpService,
     private readonly membership: MembershipService,
     @Inject(SETTINGS) settings: Settings,
   ) {
     this.listener = settings.listener;
     this.pingSlices = Math.max(1, Math.round(this.listener.pingIntervalMs / PING_SLICE_MS));
+    this.health = new InstanceHealth<StreamEntry>(
+      { probeBaseMs: this.listener.probeBaseMs, probeMaxMs: this.listener.probeMaxMs },
+      {
+        instanceDown: (key) => this.instanceDown(key),
+        probe: (entry) => this.retry(entry),
+        reopen: (key, waiting, downForMs) => this.reopen(key, waiting, downForMs),
+      },
+    );
   }
 
   onModuleInit(): void {
+    this.catchUp.onTokenRefused((id, reason, detail) => this.removeRefused(id, reason, detail));
     this.pingTimer = setInterval(
       () => this.pingSweep(),
       this.listener.pingIntervalMs / this.pingSlices,
@@ -86,18 +101,22 @@ export class StreamRegistryService
     this.pingTimer.unref();
   }
 
-  /** Closes every stream with 1001 (going away), then cuts what has not closed within a short grace. */
+  /**
+   * Closes every stream with 1001 (going away), then cuts what has not closed
+   * within a short grace. A stream stays its entry's current one while it
+   * closes, so frames still arriving on it are relayed (the dispatcher stores
+   * what it cannot deliver before the process exits).
+   */
   async onModuleDestroy(): Promise<void> {
     this.stopping = true;
     clearInterval(this.pingTimer);
+    this.health.stop();
     const count = this.entries.size;
     for (const entry of this.entries.values()) {
       entry.state = 'stopped';
       entry.generation += 1;
       clearTimeout(entry.retryTimer);
-      const stream = entry.stream;
-      entry.stream = undefined;
-      stream?.close(1001, 'listener shutting down');
+      entry.stream?.close(1001, 'listener shutting down');
     }
     this.entries.clear();
     if (this.liveStreams.size > 0) {
@@ -180,12 +199,14 @@ export class StreamRegistryService
    */
   stop(registrationId: number, why: string, options: { forget: boolean }): boolean {
     const entry = this.entries.get(registrationId);
+    this.catchUp.stopped(registrationId, options.forget);
     if (options.forget) {
       this.dispatcher.forgetRegistration(registrationId);
       this.revokedRows.delete(registrationId);
     }
     if (!entry) return false;
     this.entries.delete(registrationId);
+    this.health.forget(entry.instanceUrl, entry);
     entry.state = 'stopped';
     entry.generation += 1;
     clearTimeout(entry.retryTimer);
@@ -264,6 +285,7 @@ export class StreamRegistryService
       return;
     }
     this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
+    this.health.reachable(entry.instanceUrl);
     entry.state = 'open';
     entry.openedAt = Date.now();
     entry.countedStream = stream;
@@ -271,6 +293,7 @@ export class StreamRegistryService
     this.metrics.streamsOpen.labels(entry.instanceUrl).inc();
     this.metrics.connects.labels(entry.instanceUrl).inc();
     this.logger.log(`stream open: ${entry.endpoint} for ${registrationLabel(entry.registration)}`);
+    this.catchUp.opened(entry);
   }
 
   streamMessage(stream: MastodonStream<StreamEntry>, data: Buffer, isBinary: boolean): void {
@@ -303,8 +326,11 @@ export class StreamRegistryService
     entry.stream = undefined;
     this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
     if (end.deliberate || entry.state === 'stopped' || this.stopping) return;
+    if (suggestsOutage(end)) this.health.unreachable(entry.instanceUrl, entry);
+    else if (!end.opened) this.health.reachable(entry.instanceUrl);
     if (end.reason === 'unauthorized') {
-      this.revoked(entry, end);
+      this.metrics.streamFailed(entry.instanceUrl, 'unauthorized');
+      this.removeRefused(entry.id, 'revoked', `upgrade answered HTTP ${end.status ?? 401}`);
       return;
     }
     const cause = end.reason === 'closed' && end.opened ? '' : ` (${end.reason}: ${end.detail})`;
@@ -316,6 +342,10 @@ export class StreamRegistryService
 
   private connect(entry: StreamEntry): void {
     if (entry.state === 'stopped' || this.stopping) return;
+    if (!this.health.mayConnect(entry.instanceUrl, entry)) {
+      this.waitForInstance(entry);
+      return;
+    }
     const generation = ++entry.generation;
     entry.state = 'resolving';
     const registration = entry.registration;
@@ -337,6 +367,7 @@ export class StreamRegistryService
         (error: unknown) => {
           if (entry.generation !== generation || entry.state !== 'resolving') return;
           const reason = error instanceof StreamTargetError ? error.reason : 'instance_info';
+          if (reason === 'instance_info') this.health.unreachable(entry.instanceUrl, entry);
           this.retryLater(
             entry,
             reason,
@@ -355,6 +386,11 @@ export class StreamRegistryService
     const target = entry.target;
     if (entry.state === 'stopped' || this.stopping || !target) {
       this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
+      return;
+    }
+    if (!this.health.mayConnect(entry.instanceUrl, entry)) {
+      this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
+      this.waitForInstance(entry);
       return;
     }
     entry.state = 'connecting';
@@ -389,6 +425,10 @@ export class StreamRegistryService
     if (entry.openedAt > 0 && Date.now() - entry.openedAt >= STABLE_CONNECTION_MS)
       entry.attempt = 0;
     entry.openedAt = 0;
+    if (this.health.isDown(entry.instanceUrl)) {
+      this.waitForInstance(entry);
+      return;
+    }
     const delay = reconnectDelay(
       entry.attempt,
       this.listener.reconnectBaseMs,
@@ -403,23 +443,61 @@ export class StreamRegistryService
     );
   }
 
+  /** The reconnect timer of `entry` fired, or its instance chose it as the probe. */
   private retry(entry: StreamEntry): void {
     entry.retryTimer = undefined;
-    if (entry.state !== 'backoff' || this.stopping) return;
+    if ((entry.state !== 'backoff' && entry.state !== 'waiting_instance') || this.stopping) return;
     this.metrics.reconnects.labels(entry.instanceUrl).inc();
     this.connect(entry);
   }
 
-  /** 401/403 on the upgrade: the user revoked the token. The registration is removed unless renewed meanwhile. */
-  private revoked(entry: StreamEntry, end: StreamEnd): void {
+  /** The instance of `entry` is down: no attempt of its own until the probe gets through. */
+  private waitForInstance(entry: StreamEntry): void {
+    clearTimeout(entry.retryTimer);
+    entry.retryTimer = undefined;
+    entry.state = 'waiting_instance';
+    this.health.wait(entry.instanceUrl, entry);
+  }
+
+  /** `instanceUrl` went down: its streams waiting on their own backoff wait for the probe instead. */
+  private instanceDown(instanceUrl: string): void {
+    for (const entry of this.entries.values()) {
+      if (entry.instanceUrl === instanceUrl && entry.state === 'backoff')
+        this.waitForInstance(entry);
+    }
+    this.logger.warn(
+      `${instanceUrl} looks unreachable: its streams wait for one probe (${this.health.waitingCount(instanceUrl)} waiting)`,
+    );
+  }
+
+  /** The probe got through: every stream that waited for `instanceUrl` reopens now, through the opening limit. */
+  private reopen(instanceUrl: string, waiting: StreamEntry[], downForMs: number): void {
+    this.logger.log(
+      `${instanceUrl} answers again after ${Math.round(downForMs / 100) / 10} s: reopening ${waiting.length} waiting stream(s)`,
+    );
+    for (const entry of waiting) this.retry(entry);
+  }
+
+  /**
+   * The one way a registration is removed because Mastodon refused its token:
+   * 401/403 on the upgrade (`revoked`), or from the REST API of catch-up (401
+   * `revoked`, 403 `scope`: the token may not read notifications). The stream
+   * stops and the row is deleted unless it was renewed meanwhile.
+   */
+  removeRefused(registrationId: number, reason: TokenRefusal, detail: string): void {
+    const entry = this.entries.get(registrationId);
+    if (!entry) return;
     const { id, lastUpdate } = entry.registration;
     const label = registrationLabel(entry.registration);
-    this.metrics.streamFailed(entry.instanceUrl, 'unauthorized');
-    this.stop(id, `token revoked (upgrade answered HTTP ${end.status ?? 401})`, { forget: true });
+    const why = reason === 'revoked' ? 'token revoked' : 'token may not read notifications';
+    this.stop(id, `${why} (${detail})`, { forget: true });
     this.revokedRows.set(id, lastUpdate);
     this.registrations.deleteByIdIfUnchanged(id, lastUpdate).then(
       (deleted) => {
-        if (deleted) this.logger.warn(`registration ${label} removed: its token was revoked`);
+        if (deleted)
+          this.logger.warn(
+            `registration ${label} removed: ${reason === 'revoked' ? 'its token was revoked' : 'its token may not read notifications'}`,
+          );
         else
           this.logger.log(`registration ${label} was renewed or removed meanwhile: kept as it is`);
       },
