@@ -116,6 +116,56 @@ function printTable(rows: [string, string | number][]): void {
 type InstanceStats = { type: string; open: number; sent: number; upgrades: number };
 type ReceiverStats = { type: string; received: number; duplicates: number; requests: number };
 
+/**
+ * Registers every user through the api, as app servers would (user i on
+ * `instanceOf(i)`), then waits until the instances see every stream open.
+ */
+async function registerAndOpen(
+  args: BenchArgs,
+  apiPort: number,
+  instanceOf: (i: number) => string,
+  callbackUrl: string,
+  instanceStats: () => Promise<{ open: number }>,
+): Promise<{ registerSeconds: number; open: number; secondsToOpen: number }> {
+  const client = new RegisterClient(apiPort, 32);
+  let registered = 0;
+  let failed = 0;
+  const t0 = preciseNow();
+  const ticker = setInterval(() => {
+    void instanceStats().then(
+      (s) => progress(`registered ${registered}/${args.streams}, streams open ${s.open}`),
+      () => undefined,
+    );
+  }, 1_000);
+  try {
+    await inParallel(args.streams, 32, async (i) => {
+      const { status } = await client.register({
+        instance_url: instanceOf(i),
+        tag: `user-${i}`,
+        app_id: APP_ID,
+        app_secret: APP_SECRET,
+        access_token: `bench-${i}`,
+        callback_url: callbackUrl,
+        endpoint: 'user:notification',
+      });
+      if (status === 202) registered++;
+      else failed++;
+    });
+    client.close();
+    const registerSeconds = (preciseNow() - t0) / 1000;
+    if (failed > 0) throw new Error(`${failed} registrations failed`);
+    let open = 0;
+    const openDeadline = Date.now() + 600_000;
+    while (open < args.streams && Date.now() < openDeadline) {
+      open = (await instanceStats()).open;
+      if (open < args.streams) await sleep(100);
+    }
+    return { registerSeconds, open, secondsToOpen: (preciseNow() - t0) / 1000 };
+  } finally {
+    clearInterval(ticker);
+  }
+}
+
 /** Everything a run with streams needs, started, with every user registered and every stream open. */
 async function startRelay(args: BenchArgs, db: BenchDatabase, listenerEnv: Record<string, string> = {}) {
   const instance = children.fork(path.join(__dirname, 'bench-instance.main.js'), { BENCH_TOKENS: String(args.streams) });
@@ -140,39 +190,7 @@ async function startRelay(args: BenchArgs, db: BenchDatabase, listenerEnv: Recor
   const instanceStats = () => ask<InstanceStats>(instance, { type: 'stats' });
   const receiverStats = () => ask<ReceiverStats>(receiver, { type: 'stats' });
 
-  // register every user through the api, as app servers would
-  const client = new RegisterClient(apiPort, 32);
-  let registered = 0;
-  let failed = 0;
-  const t0 = preciseNow();
-  const ticker = setInterval(() => {
-    void instanceStats().then((s) => progress(`registered ${registered}/${args.streams}, streams open ${s.open}`), () => undefined);
-  }, 1_000);
-  await inParallel(args.streams, 32, async (i) => {
-    const { status } = await client.register({
-      instance_url: instanceOrigin,
-      tag: `user-${i}`,
-      app_id: APP_ID,
-      app_secret: APP_SECRET,
-      access_token: `bench-${i}`,
-      callback_url: callbackUrl,
-      endpoint: 'user:notification',
-    });
-    if (status === 202) registered++;
-    else failed++;
-  });
-  client.close();
-  const registerSeconds = (preciseNow() - t0) / 1000;
-  if (failed > 0) throw new Error(`${failed} registrations failed`);
-
-  let open = 0;
-  const openDeadline = Date.now() + 600_000;
-  while (open < args.streams && Date.now() < openDeadline) {
-    open = (await instanceStats()).open;
-    if (open < args.streams) await sleep(100);
-  }
-  const secondsToOpen = (preciseNow() - t0) / 1000;
-  clearInterval(ticker);
+  const { registerSeconds, open, secondsToOpen } = await registerAndOpen(args, apiPort, () => instanceOrigin, callbackUrl, instanceStats);
   const rssAfterOpen = rssMb(listenerPid);
   progress(`streams open ${open}/${args.streams} after ${secondsToOpen.toFixed(1)} s, listener RSS ${rssAfterOpen} MB`);
   log('');
@@ -440,42 +458,13 @@ async function relayRun(
       type: 'stats',
     });
 
-  // register every user through the api, as app servers would
-  const client = new RegisterClient(apiPort, 32);
-  let registered = 0;
-  let failed = 0;
-  const t0 = preciseNow();
-  const ticker = setInterval(() => {
-    void instanceStats().then(
-      (s) => progress(`registered ${registered}/${args.streams}, streams open ${s.open}`),
-      () => undefined,
-    );
-  }, 1_000);
-  await inParallel(args.streams, 32, async (i) => {
-    const { status } = await client.register({
-      instance_url: origins[i % origins.length],
-      tag: `user-${i}`,
-      app_id: APP_ID,
-      app_secret: APP_SECRET,
-      access_token: `bench-${i}`,
-      callback_url: callbackUrl,
-      endpoint: 'user:notification',
-    });
-    if (status === 202) registered++;
-    else failed++;
-  });
-  client.close();
-  const registerSeconds = (preciseNow() - t0) / 1000;
-  if (failed > 0) throw new Error(`${failed} registrations failed`);
-
-  let open = 0;
-  const openDeadline = Date.now() + 600_000;
-  while (open < args.streams && Date.now() < openDeadline) {
-    open = (await instanceStats()).open;
-    if (open < args.streams) await sleep(100);
-  }
-  const secondsToOpen = (preciseNow() - t0) / 1000;
-  clearInterval(ticker);
+  const { registerSeconds, open, secondsToOpen } = await registerAndOpen(
+    args,
+    apiPort,
+    (i) => origins[i % origins.length],
+    callbackUrl,
+    instanceStats,
+  );
   // let the sockets settle and the first collections run before measuring memory
   await sleep(3_000);
   const rssAfterOpen = rssOf();
@@ -518,17 +507,7 @@ async function relayRun(
   const sent = (await emitted).reduce((a, e) => a + e.sent, 0);
   const failoverResult = await failover;
   // let what is in flight arrive: stop when everything came or nothing moved for 10 s
-  let last = -1;
-  let still = Date.now();
-  for (;;) {
-    const { received } = await receiverStats();
-    if (received >= sent) break;
-    if (received !== last) {
-      last = received;
-      still = Date.now();
-    } else if (Date.now() - still > 10_000) break;
-    await sleep(100);
-  }
+  await waitForRelayed(receiverStats, sent);
   const relaySeconds = (preciseNow() - relayStarted) / 1000;
   const cpuUsed = pids.map((pid, i) => cpuSeconds(pid) - cpuBefore[i]);
   clearInterval(relayTicker);
