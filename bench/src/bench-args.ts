@@ -1,6 +1,6 @@
 /** Command-line flags of `npm run bench -- …`. */
 export interface BenchArgs {
-  mode: 'stream' | 'register' | 'recovery';
+  mode: 'stream' | 'register' | 'recovery' | 'failover';
   streams: number;
   rate: number;
   seconds: number;
@@ -9,17 +9,38 @@ export interface BenchArgs {
   warmup: number;
   /** Recovery mode: seconds the instance is down. */
   outage: number;
+  /** Listener processes sharing the database. */
+  listeners: number;
+  /** Fake instance processes (each under the open-file limit); 0: one per 12,000 streams. */
+  instances: number;
+  /** Serve the fake instances over https/wss with a throwaway CA only the bench's listeners trust. */
+  tls: boolean;
 }
 
-const USAGE = `usage: npm run bench -- [--mode stream|register|recovery] [--streams N] [--rate R] [--seconds S] [--concurrency C] [--outage O]
-  stream mode (default): N streams held, R notifications/s for W + S seconds, relayed to a callback receiver;
-    latency figures cover the last S seconds (W, default 5, warms up the JIT and connection pools)
+const USAGE = `usage: npm run bench -- [--mode stream|register|recovery|failover] [--streams N] [--rate R] [--seconds S] [--concurrency C] [--outage O]
+    [--listeners L] [--instances I] [--tls]
+  stream mode (default): N streams held by L listeners (default 1), R notifications/s for W + S seconds, relayed to
+    a callback receiver; latency figures cover the last S seconds (W, default 5, warms up the JIT and connection pools);
+    the streams go to I fake instance processes (default one per 12,000 streams), over https/wss with --tls
+  failover mode: the same, and W + 5 s into the relay one listener is SIGKILLed: the time until its streams are held
+    by the others, and what was lost or duplicated meanwhile
   register mode: POST /register for S seconds from C concurrent clients
   recovery mode: N streams; the instance cuts every socket and refuses upgrades for O seconds (default 20)
     while making R notifications/s through its REST store (from W seconds before to W seconds after)`;
 
 export function parseBenchArgs(argv: string[]): BenchArgs {
-  const args: BenchArgs = { mode: 'stream', streams: 1_000, rate: 500, seconds: 30, concurrency: 32, warmup: 5, outage: 20 };
+  const args: BenchArgs = {
+    mode: 'stream',
+    streams: 1_000,
+    rate: 500,
+    seconds: 30,
+    concurrency: 32,
+    warmup: 5,
+    outage: 20,
+    listeners: 1,
+    instances: 0,
+    tls: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -31,8 +52,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     };
     switch (flag) {
       case '--mode':
-        if (value !== 'stream' && value !== 'register' && value !== 'recovery')
-          throw new Error(`--mode is stream, register or recovery\n${USAGE}`);
+        if (value !== 'stream' && value !== 'register' && value !== 'recovery' && value !== 'failover')
+          throw new Error(`--mode is stream, register, recovery or failover\n${USAGE}`);
         args.mode = value;
         i++;
         break;
@@ -51,6 +72,15 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       case '--warmup':
         args.warmup = number();
         break;
+      case '--listeners':
+        args.listeners = Math.max(1, number());
+        break;
+      case '--instances':
+        args.instances = number();
+        break;
+      case '--tls':
+        args.tls = true;
+        break;
       case '--concurrency':
         args.concurrency = Math.max(1, number());
         break;
@@ -62,5 +92,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     }
   }
   if (args.mode !== 'register' && args.streams < 1) throw new Error('--streams must be at least 1');
+  if (args.mode === 'failover' && args.listeners < 2) throw new Error('--mode failover needs --listeners 2 or more');
+  if (args.instances === 0) args.instances = Math.max(1, Math.ceil(args.streams / 12_000));
   return args;
 }

@@ -1,16 +1,25 @@
+import * as fs from 'node:fs';
 import { FakeMastodon } from '../../test/support/fake-mastodon';
 import { preciseNow } from './latency-stats';
 
 /**
- * The benchmark's Mastodon instance, in its own process: the test suite's fake
- * instance accepting the tokens `bench-0` … `bench-<N-1>`, plus an emitter that
- * sends `rate` notifications per second spread over those streams, each payload
- * carrying a sequence number and its send time. Controlled over IPC.
+ * One of the benchmark's Mastodon instances, in its own process: the test
+ * suite's fake instance accepting the tokens `bench-<i>` with i modulo
+ * BENCH_INSTANCE_COUNT equal to its BENCH_INSTANCE_INDEX (of BENCH_TOKENS in
+ * all), plus an emitter that sends `rate` notifications per second spread
+ * over those streams, each payload carrying a sequence number (unique across
+ * instances) and its send time. https/wss with BENCH_TLS_KEY and
+ * BENCH_TLS_CERT. Controlled over IPC.
  * For the recovery mode it also makes notifications the way Mastodon does
  * (stored for its REST API, streamed when a stream is open) and plays an
  * outage: every socket cut, upgrades answered 503, for a while.
  */
-const tokens = Number(process.env.BENCH_TOKENS ?? 0);
+const allTokens = Number(process.env.BENCH_TOKENS ?? 0);
+const index = Number(process.env.BENCH_INSTANCE_INDEX ?? 0);
+const count = Math.max(1, Number(process.env.BENCH_INSTANCE_COUNT ?? 1));
+const tokens = Math.floor(allTokens / count) + (index < allTokens % count ? 1 : 0);
+/** The token of this instance's n-th stream. */
+const tokenOf = (n: number) => `bench-${(n % tokens) * count + index}`;
 let sent = 0;
 
 /** Filler that makes a payload about the size of a real notification (account + status). */
@@ -35,7 +44,7 @@ function emit(fake: FakeMastodon, rate: number, seconds: number): Promise<void> 
     const timer = setInterval(() => {
       const due = Math.min(total, Math.floor(((preciseNow() - started) / 1000) * rate));
       while (sent < due) {
-        fake.emit(`bench-${sent % tokens}`, notification(sent));
+        fake.emit(tokenOf(sent), notification(sent * count + index));
         sent++;
       }
       if (sent >= total) {
@@ -54,7 +63,7 @@ function notifyAtRate(fake: FakeMastodon, rate: number): () => number {
     const due = Math.floor(((preciseNow() - started) / 1000) * rate);
     while (made < due) {
       // the fake gives it its id (increasing, as Mastodon's)
-      fake.notify(`bench-${made % tokens}`, {
+      fake.notify(tokenOf(made), {
         account: { id: '1', username: 'bench', acct: 'bench', note: FILLER },
         bench: { seq: made, sentAt: preciseNow() },
       });
@@ -68,7 +77,11 @@ function notifyAtRate(fake: FakeMastodon, rate: number): () => number {
 }
 
 async function main(): Promise<void> {
-  const fake = await FakeMastodon.start({ acceptToken: (token) => /^bench-\d+$/.test(token), record: false });
+  const keyFile = process.env.BENCH_TLS_KEY;
+  const certFile = process.env.BENCH_TLS_CERT;
+  const tls =
+    keyFile && certFile ? { key: fs.readFileSync(keyFile, 'utf8'), cert: fs.readFileSync(certFile, 'utf8') } : undefined;
+  const fake = await FakeMastodon.start({ acceptToken: (token) => /^bench-\d+$/.test(token), record: false, tls });
   let stopNotifying: (() => number) | undefined;
   process.on('message', (message: { type: string; rate?: number; seconds?: number }) => {
     if (message.type === 'stats') {

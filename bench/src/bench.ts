@@ -5,6 +5,7 @@ import { ChildProcess } from 'node:child_process';
 import { parseBenchArgs, BenchArgs } from './bench-args';
 import { createBenchDatabase, BenchDatabase } from './bench-database';
 import { ask, ChildProcesses, extraNodeArgs, nextMessage } from './child-processes';
+import { createBenchTls, BenchTls } from './bench-tls';
 import { preciseNow, summarize } from './latency-stats';
 import { cpuSeconds, rssMb } from './process-usage';
 import { RegisterClient } from './register-client';
@@ -42,18 +43,18 @@ function runContext(db: BenchDatabase) {
   };
 }
 
-function startApp(name: 'api' | 'listener', env: Record<string, string>): AppHandle {
+function startApp(name: 'api' | 'listener', env: Record<string, string>, label: string = name): AppHandle {
   const output: string[] = [];
   const script = path.join(DIST, 'apps', name, 'src', 'main.js');
   // e.g. BENCH_APP_LOG_DIR=/tmp with BENCH_NODE_ARGS=--trace-gc keeps each app's whole output
   const logDir = process.env.BENCH_APP_LOG_DIR;
   const child = children.spawnApp(script, nodeArgsOf(name), env, (chunk) => {
-    if (logDir) fs.appendFileSync(path.join(logDir, `${name}.log`), chunk);
+    if (logDir) fs.appendFileSync(path.join(logDir, `${label}.log`), chunk);
     output.push(chunk);
     if (output.length > 200) output.shift();
   });
   child.once('exit', (code) => {
-    if (code !== 0 && code !== null) log(`\n${name} exited with code ${code}:\n${output.join('').slice(-3000)}`);
+    if (code !== 0 && code !== null) log(`\n${label} exited with code ${code}:\n${output.join('').slice(-3000)}`);
   });
   return { child, output };
 }
@@ -68,11 +69,11 @@ async function waitHealthy(port: number, what: string): Promise<void> {
   throw new Error(`${what} did not become healthy`);
 }
 
-function writeConfig(instanceOrigin: string | undefined, callbackPrefix: string): string {
+function writeConfig(instanceOrigins: string[], callbackPrefix: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'msl-bench-config-'));
   const apps = { [APP_ID]: { secret: APP_SECRET, callbackUrlPrefix: callbackPrefix } };
   const instances: Record<string, object> = { '*': {} };
-  if (instanceOrigin) instances[instanceOrigin] = { replaceUrl: instanceOrigin, replaceUrlWeb: instanceOrigin };
+  for (const origin of instanceOrigins) instances[origin] = { replaceUrl: origin, replaceUrlWeb: origin };
   fs.writeFileSync(path.join(dir, 'app_map.hjson'), JSON.stringify(apps));
   fs.writeFileSync(path.join(dir, 'instance_map.hjson'), JSON.stringify(instances));
   return dir;
@@ -115,6 +116,56 @@ function printTable(rows: [string, string | number][]): void {
 type InstanceStats = { type: string; open: number; sent: number; upgrades: number; rest: number };
 type ReceiverStats = { type: string; received: number; duplicates: number; requests: number };
 
+/**
+ * Registers every user through the api, as app servers would (user i on
+ * `instanceOf(i)`), then waits until the instances see every stream open.
+ */
+async function registerAndOpen(
+  args: BenchArgs,
+  apiPort: number,
+  instanceOf: (i: number) => string,
+  callbackUrl: string,
+  instanceStats: () => Promise<{ open: number }>,
+): Promise<{ registerSeconds: number; open: number; secondsToOpen: number }> {
+  const client = new RegisterClient(apiPort, 32);
+  let registered = 0;
+  let failed = 0;
+  const t0 = preciseNow();
+  const ticker = setInterval(() => {
+    void instanceStats().then(
+      (s) => progress(`registered ${registered}/${args.streams}, streams open ${s.open}`),
+      () => undefined,
+    );
+  }, 1_000);
+  try {
+    await inParallel(args.streams, 32, async (i) => {
+      const { status } = await client.register({
+        instance_url: instanceOf(i),
+        tag: `user-${i}`,
+        app_id: APP_ID,
+        app_secret: APP_SECRET,
+        access_token: `bench-${i}`,
+        callback_url: callbackUrl,
+        endpoint: 'user:notification',
+      });
+      if (status === 202) registered++;
+      else failed++;
+    });
+    client.close();
+    const registerSeconds = (preciseNow() - t0) / 1000;
+    if (failed > 0) throw new Error(`${failed} registrations failed`);
+    let open = 0;
+    const openDeadline = Date.now() + 600_000;
+    while (open < args.streams && Date.now() < openDeadline) {
+      open = (await instanceStats()).open;
+      if (open < args.streams) await sleep(100);
+    }
+    return { registerSeconds, open, secondsToOpen: (preciseNow() - t0) / 1000 };
+  } finally {
+    clearInterval(ticker);
+  }
+}
+
 /** Everything a run with streams needs, started, with every user registered and every stream open. */
 async function startRelay(args: BenchArgs, db: BenchDatabase, listenerEnv: Record<string, string> = {}) {
   const instance = children.fork(path.join(__dirname, 'bench-instance.main.js'), { BENCH_TOKENS: String(args.streams) });
@@ -123,7 +174,7 @@ async function startRelay(args: BenchArgs, db: BenchDatabase, listenerEnv: Recor
   const { port: receiverPort } = await nextMessage<{ type: string; port: number }>(receiver, 'ready');
   const instanceOrigin = `http://127.0.0.1:${instancePort}`;
   const callbackUrl = `http://127.0.0.1:${receiverPort}/callback`;
-  const configDir = writeConfig(instanceOrigin, `http://127.0.0.1:${receiverPort}/`);
+  const configDir = writeConfig([instanceOrigin], `http://127.0.0.1:${receiverPort}/`);
   const apiPort = await freePort();
   const listenerPort = await freePort();
   const common = { ...db.env, CONFIG_DIR: configDir, LOG_LEVEL: 'warn' };
@@ -139,39 +190,7 @@ async function startRelay(args: BenchArgs, db: BenchDatabase, listenerEnv: Recor
   const instanceStats = () => ask<InstanceStats>(instance, { type: 'stats' });
   const receiverStats = () => ask<ReceiverStats>(receiver, { type: 'stats' });
 
-  // register every user through the api, as app servers would
-  const client = new RegisterClient(apiPort, 32);
-  let registered = 0;
-  let failed = 0;
-  const t0 = preciseNow();
-  const ticker = setInterval(() => {
-    void instanceStats().then((s) => progress(`registered ${registered}/${args.streams}, streams open ${s.open}`), () => undefined);
-  }, 1_000);
-  await inParallel(args.streams, 32, async (i) => {
-    const { status } = await client.register({
-      instance_url: instanceOrigin,
-      tag: `user-${i}`,
-      app_id: APP_ID,
-      app_secret: APP_SECRET,
-      access_token: `bench-${i}`,
-      callback_url: callbackUrl,
-      endpoint: 'user:notification',
-    });
-    if (status === 202) registered++;
-    else failed++;
-  });
-  client.close();
-  const registerSeconds = (preciseNow() - t0) / 1000;
-  if (failed > 0) throw new Error(`${failed} registrations failed`);
-
-  let open = 0;
-  const openDeadline = Date.now() + 600_000;
-  while (open < args.streams && Date.now() < openDeadline) {
-    open = (await instanceStats()).open;
-    if (open < args.streams) await sleep(100);
-  }
-  const secondsToOpen = (preciseNow() - t0) / 1000;
-  clearInterval(ticker);
+  const { registerSeconds, open, secondsToOpen } = await registerAndOpen(args, apiPort, () => instanceOrigin, callbackUrl, instanceStats);
   const rssAfterOpen = rssMb(listenerPid);
   progress(`streams open ${open}/${args.streams} after ${secondsToOpen.toFixed(1)} s, listener RSS ${rssAfterOpen} MB`);
   log('');
@@ -346,8 +365,279 @@ async function recoveryMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
   await stop();
 }
 
+/** Streams a listener holds open, from its /metrics (msl_streams_open summed over instances). */
+async function listenerStreams(port: number): Promise<number> {
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+    (r) => r.text(),
+    () => '',
+  );
+  let open = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('msl_streams_open{')) open += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return open;
+}
+
+/**
+ * Stream and failover runs across several listeners and fake instance
+ * processes, over TLS with --tls: what holds many streams on one database.
+ */
+async function clusterMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
+  const tls = args.tls ? createBenchTls() : undefined;
+  try {
+    await relayRun(args, db, tls);
+  } finally {
+    tls?.remove();
+  }
+}
+
+async function relayRun(
+  args: BenchArgs,
+  db: BenchDatabase,
+  tls: BenchTls | undefined,
+): Promise<void> {
+  const tlsEnv: Record<string, string> = tls
+    ? { BENCH_TLS_KEY: tls.keyFile, BENCH_TLS_CERT: tls.certFile }
+    : {};
+  const instances = Array.from({ length: args.instances }, (_, index) =>
+    children.fork(path.join(__dirname, 'bench-instance.main.js'), {
+      BENCH_TOKENS: String(args.streams),
+      BENCH_INSTANCE_INDEX: String(index),
+      BENCH_INSTANCE_COUNT: String(args.instances),
+      ...tlsEnv,
+    }),
+  );
+  const receiver = children.fork(path.join(__dirname, 'bench-receiver.main.js'));
+  const origins: string[] = [];
+  for (const instance of instances) {
+    const { port } = await nextMessage<{ type: string; port: number }>(instance, 'ready');
+    origins.push(`${tls ? 'https' : 'http'}://127.0.0.1:${port}`);
+  }
+  const { port: receiverPort } = await nextMessage<{ type: string; port: number }>(
+    receiver,
+    'ready',
+  );
+  const callbackUrl = `http://127.0.0.1:${receiverPort}/callback`;
+  const configDir = writeConfig(origins, `http://127.0.0.1:${receiverPort}/`);
+  const apiPort = await freePort();
+  const common = { ...db.env, CONFIG_DIR: configDir, LOG_LEVEL: 'warn' };
+  const api = startApp('api', { ...common, PORT: String(apiPort) });
+  const listeners: { handle: AppHandle; port: number }[] = [];
+  for (let i = 0; i < args.listeners; i++) {
+    const port = await freePort();
+    const handle = startApp(
+      'listener',
+      {
+        ...common,
+        LISTENER_PORT: String(port),
+        LISTENER_POLL_INTERVAL_MS: '1000',
+        LISTENER_NODE_TIMEOUT_MS: '5000',
+        // only the listeners trust the throwaway CA
+        ...(tls ? { NODE_EXTRA_CA_CERTS: tls.caFile } : {}),
+      },
+      args.listeners > 1 ? `listener-${i}` : 'listener',
+    );
+    listeners.push({ handle, port });
+  }
+  await Promise.all([
+    waitHealthy(apiPort, 'api'),
+    ...listeners.map((l, i) => waitHealthy(l.port, `listener ${i}`)),
+  ]);
+  const pids = listeners.map((l) => l.handle.child.pid!);
+  const rssOf = () => pids.map((pid) => rssMb(pid));
+  const sum = (values: number[]) =>
+    Math.round(values.filter((v) => !Number.isNaN(v)).reduce((a, b) => a + b, 0) * 10) / 10;
+  const rssIdle = rssOf();
+  const instanceStats = async () => {
+    const all = await Promise.all(
+      instances.map((instance) =>
+        ask<{ type: string; open: number; sent: number }>(instance, { type: 'stats' }),
+      ),
+    );
+    return { open: all.reduce((a, s) => a + s.open, 0), sent: all.reduce((a, s) => a + s.sent, 0) };
+  };
+  const receiverStats = () =>
+    ask<{ type: string; received: number; duplicates: number; requests: number }>(receiver, {
+      type: 'stats',
+    });
+
+  const { registerSeconds, open, secondsToOpen } = await registerAndOpen(
+    args,
+    apiPort,
+    (i) => origins[i % origins.length],
+    callbackUrl,
+    instanceStats,
+  );
+  // let the sockets settle and the first collections run before measuring memory
+  await sleep(3_000);
+  const rssAfterOpen = rssOf();
+  const heldPerListener = await Promise.all(listeners.map((l) => listenerStreams(l.port)));
+  const kbPerStream = Math.round(((sum(rssAfterOpen) - sum(rssIdle)) * 1024) / Math.max(open, 1));
+  progress(
+    `streams open ${open}/${args.streams} after ${secondsToOpen.toFixed(1)} s, listener RSS ${sum(rssAfterOpen)} MB (${rssAfterOpen.join(' + ')}), ${kbPerStream} KB per stream`,
+  );
+  log('');
+
+  // relay: the instances emit `rate` notifications per second for `seconds`, between them
+  let rssPeak = rssAfterOpen.slice();
+  const cpuBefore = pids.map((pid) => cpuSeconds(pid));
+  const relayStarted = preciseNow();
+  const totalSeconds = args.warmup + args.seconds;
+  const perInstance = Math.round(args.rate / instances.length);
+  const emitted = Promise.all(
+    instances.map((instance) =>
+      ask<{ type: string; sent: number }>(
+        instance,
+        { type: 'emit', rate: perInstance, seconds: totalSeconds },
+        'emitted',
+        (totalSeconds + 60) * 1000,
+      ),
+    ),
+  );
+  const relayTicker = setInterval(() => {
+    const now = rssOf();
+    rssPeak = rssPeak.map((peak, i) => Math.max(peak, Number.isNaN(now[i]) ? 0 : now[i]));
+    void Promise.all([instanceStats(), receiverStats()]).then(
+      ([i, r]) =>
+        progress(
+          `sent ${i.sent}, relayed ${r.received}, streams open ${i.open}, listener RSS ${sum(now)} MB`,
+        ),
+      () => undefined,
+    );
+  }, 1_000);
+  const failover =
+    args.mode === 'failover' ? killOneListener(args, listeners, instanceStats) : undefined;
+  const sent = (await emitted).reduce((a, e) => a + e.sent, 0);
+  const failoverResult = await failover;
+  // let what is in flight arrive: stop when everything came or nothing moved for 10 s
+  await waitForRelayed(receiverStats, sent);
+  const relaySeconds = (preciseNow() - relayStarted) / 1000;
+  const cpuUsed = pids.map((pid, i) => cpuSeconds(pid) - cpuBefore[i]);
+  clearInterval(relayTicker);
+  const final = await receiverStats();
+  const { latencies, sequences } = await ask<{
+    type: string;
+    latencies: number[];
+    sequences: number[];
+  }>(receiver, {
+    type: 'latencies',
+  });
+  const warmupEvents = args.rate * args.warmup;
+  const latency = summarize(latencies.filter((_, i) => sequences[i] >= warmupEvents));
+  const withWarmup = summarize(latencies);
+
+  const result = {
+    mode: args.mode,
+    at: new Date().toISOString(),
+    ...runContext(db),
+    args,
+    tls: args.tls,
+    streams: {
+      requested: args.streams,
+      open,
+      secondsToOpen: round(secondsToOpen),
+      registerSeconds: round(registerSeconds),
+    },
+    listener: {
+      count: args.listeners,
+      streamsPerListener: heldPerListener,
+      rssMbIdlePerListener: rssIdle,
+      rssMbAfterOpenPerListener: rssAfterOpen,
+      rssMbAfterOpen: sum(rssAfterOpen),
+      rssMbPeakPerListener: rssPeak,
+      rssMbPeak: sum(rssPeak),
+      kbPerStream,
+      cpuSecondsDuringRelay: round(cpuUsed.reduce((a, b) => a + b, 0)),
+      cpuPercentDuringRelay: round((cpuUsed.reduce((a, b) => a + b, 0) / relaySeconds) * 100),
+    },
+    events: {
+      sent,
+      relayed: final.received,
+      lost: sent - final.received,
+      duplicated: final.duplicates,
+      relayedPerSecond: round(final.received / totalSeconds),
+    },
+    latencyMs: { p50: latency.p50, p95: latency.p95, p99: latency.p99, max: latency.max },
+    latencyMsIncludingWarmup: {
+      p50: withWarmup.p50,
+      p95: withWarmup.p95,
+      p99: withWarmup.p99,
+      max: withWarmup.max,
+    },
+    callbackRequestsPerSecond: round(final.requests / relaySeconds),
+    failover: failoverResult,
+  };
+  log('');
+  printTable([
+    ['streams requested / open', `${args.streams} / ${open}${args.tls ? ' (TLS)' : ''}`],
+    ['listeners / fake instance processes', `${args.listeners} / ${args.instances}`],
+    ['seconds to open all', result.streams.secondsToOpen],
+    [
+      'listener RSS idle / after open / peak (MB, all listeners)',
+      `${sum(rssIdle)} / ${sum(rssAfterOpen)} / ${sum(rssPeak)}`,
+    ],
+    ['listener RSS after open, each (MB)', rssAfterOpen.join(' / ')],
+    ['KB per stream (RSS after open minus idle)', kbPerStream],
+    ['listener CPU during relay (all)', `${result.listener.cpuPercentDuringRelay} % of one core`],
+    ['events sent / relayed', `${sent} / ${final.received}`],
+    ['events lost / duplicated', `${result.events.lost} / ${final.duplicates}`],
+    [
+      `relay latency p50 / p95 / p99 / max, last ${args.seconds} s (ms)`,
+      `${latency.p50} / ${latency.p95} / ${latency.p99} / ${latency.max}`,
+    ],
+    [
+      `the same including the ${args.warmup} s warm-up (ms)`,
+      `${withWarmup.p50} / ${withWarmup.p95} / ${withWarmup.p99} / ${withWarmup.max}`,
+    ],
+    ['callback requests per second', result.callbackRequestsPerSecond],
+    ...(failoverResult
+      ? ([
+          ['failover: streams of the killed listener', failoverResult.streamsOfKilled],
+          [
+            'failover: seconds until every stream was held again',
+            failoverResult.secondsUntilHeld ?? 'not within 120 s',
+          ],
+        ] as [string, string | number][])
+      : []),
+  ]);
+  log(`\nresult written to ${saveResult(result)}`);
+  await Promise.all([
+    ...listeners.map((l) => children.stop(l.handle.child)),
+    children.stop(api.child),
+  ]);
+  for (const instance of instances) instance.send({ type: 'stop' });
+  receiver.send({ type: 'stop' });
+}
+
+/**
+ * Failover: W + 5 s into the relay, SIGKILLs the first listener and measures
+ * how long until the fake instances see every stream open again (the others
+ * took the killed listener's streams over).
+ */
+async function killOneListener(
+  args: BenchArgs,
+  listeners: { handle: AppHandle; port: number }[],
+  instanceStats: () => Promise<{ open: number }>,
+): Promise<{ streamsOfKilled: number; secondsUntilHeld: number | undefined }> {
+  await sleep((args.warmup + 5) * 1000);
+  const victim = listeners[0];
+  const streamsOfKilled = await listenerStreams(victim.port);
+  const killedAt = preciseNow();
+  victim.handle.child.kill('SIGKILL');
+  let dropped = false;
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const { open } = await instanceStats();
+    if (open < args.streams) dropped = true;
+    else if (dropped)
+      return { streamsOfKilled, secondsUntilHeld: round((preciseNow() - killedAt) / 1000) };
+    await sleep(100);
+  }
+  return { streamsOfKilled, secondsUntilHeld: undefined };
+}
+
 async function registerMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
-  const configDir = writeConfig(undefined, 'http://127.0.0.1:9/');
+  const configDir = writeConfig([], 'http://127.0.0.1:9/');
   const apiPort = await freePort();
   const api = startApp('api', { ...db.env, CONFIG_DIR: configDir, PORT: String(apiPort), LOG_LEVEL: 'warn' });
   await waitHealthy(apiPort, 'api');
@@ -405,13 +695,19 @@ function round(n: number): number {
   return Math.round(n * 100) / 100;
 }
 
+/** Several listeners, several instance processes or TLS: the cluster run. */
+function isCluster(args: BenchArgs): boolean {
+  return args.listeners > 1 || args.instances > 1 || args.tls;
+}
+
 async function main(): Promise<void> {
   const args = parseBenchArgs(process.argv.slice(2));
   log(`benchmark: ${JSON.stringify(args)}`);
   const db = await createBenchDatabase((line) => log(line));
   children.onInterrupt = () => db.stop();
   try {
-    if (args.mode === 'stream') await streamMode(args, db);
+    if (args.mode === 'failover' || (args.mode === 'stream' && isCluster(args))) await clusterMode(args, db);
+    else if (args.mode === 'stream') await streamMode(args, db);
     else if (args.mode === 'recovery') await recoveryMode(args, db);
     else await registerMode(args, db);
   } finally {

@@ -60,6 +60,9 @@ export class ListenerHarness {
   configDir!: string;
   apiPort!: number;
   listenerPort!: number;
+  /** Listeners started by startListener, besides `listener`, in order. */
+  readonly moreListeners: AppProcess[] = [];
+  private listenerEnv: Record<string, string> = {};
   private appMap: Record<string, unknown> = {};
   private instanceMap: Record<string, unknown> = {};
 
@@ -202,6 +205,18 @@ export class ListenerHarness {
     return rows[0]?.lastNotificationId;
   }
 
+  /** Starts one more listener process on the same database and config (with `env` on top). */
+  async addListener(env: Record<string, string> = {}): Promise<AppProcess> {
+    const port = await freePort();
+    const app = await AppProcess.start('listener', {
+      ...this.listenerEnv,
+      LISTENER_PORT: String(port),
+      ...env,
+    });
+    this.moreListeners.push(app);
+    return app;
+  }
+
   async waitForListenerLog(text: string, timeoutMs = 20_000): Promise<void> {
     await waitFor(() => this.listener.logs.includes(text), {
       timeoutMs,
@@ -210,7 +225,11 @@ export class ListenerHarness {
   }
 
   async stop(): Promise<void> {
-    await Promise.allSettled([this.listener?.stop(), this.api?.stop()]);
+    await Promise.allSettled([
+      this.listener?.stop(),
+      ...this.moreListeners.map((app) => app.stop()),
+      this.api?.stop(),
+    ]);
     await Promise.allSettled(Object.values(this.fakes).map((fake) => fake.stop()));
     await this.receiver?.stop();
     await this.db?.drop();
@@ -251,9 +270,10 @@ export class ListenerHarness {
       ...FAST_LISTENER_ENV,
       ...(options.env ?? {}),
     };
+    this.listenerEnv = { ...common, ...(options.listenerEnv ?? {}) };
     [this.api, this.listener] = await Promise.all([
       AppProcess.start('api', { ...common, ...(options.apiEnv ?? {}) }),
-      AppProcess.start('listener', { ...common, ...(options.listenerEnv ?? {}) }),
+      AppProcess.start('listener', this.listenerEnv),
     ]);
   }
 }

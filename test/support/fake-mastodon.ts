@@ -1,4 +1,5 @@
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -28,6 +29,8 @@ export interface FakeMastodonOptions {
   acceptToken?: (token: string) => boolean;
   /** Keep a record of every connection (tests); off for the benchmark. */
   record?: boolean;
+  /** Serve https/wss with this key and certificate (PEM), as real instances do. */
+  tls?: { key: string; cert: string };
 }
 
 /** One accepted streaming connection as the server saw it. */
@@ -107,6 +110,12 @@ export class FakeMastodon {
   readonly connections: FakeConnection[] = [];
   /** Every upgrade refused for its token, with the token it carried, in order (only with `record`). */
   readonly refusedUpgrades: { token: string | undefined; status: number }[] = [];
+  /** Most streaming connections open at once: what a cluster-wide maxConnections must keep under. */
+  peakOpen = 0;
+  /** Longest time one token had two or more streams open at once, in ms (a handover's overlap). */
+  longestOverlapMs = 0;
+  /** Tokens that had two or more streams open at once, at any time. */
+  readonly tokensEverHeldTwice = new Set<string>();
 
   private readonly tokens = new Set<string>();
   private readonly live = new Map<WebSocket, LiveConnection>();
@@ -117,6 +126,8 @@ export class FakeMastodon {
   private nextId = 1;
   private sequence = 0;
   private cursor: Iterator<LiveConnection> | undefined;
+  /** Since when each token has had more than one stream open. */
+  private readonly overlapSince = new Map<string, number>();
   private readonly wss: WebSocketServer;
   /** Per token, oldest first: what `/api/v1/notifications` lists. */
   private readonly notificationStore = new Map<string, StoredObject[]>();
@@ -149,11 +160,11 @@ export class FakeMastodon {
   }
 
   static async start(options: FakeMastodonOptions = {}): Promise<FakeMastodon> {
-    const server = http.createServer();
+    const server = options.tls ? https.createServer(options.tls) : http.createServer();
     const fake = new FakeMastodon(server, { record: true, ...options });
     server.on('request', (req, res) => fake.handleRequest(req, res));
     server.on('upgrade', (req, socket, head) => fake.handleUpgrade(req, socket, head));
-    server.on('connection', (socket) => {
+    server.on('connection', (socket: Socket) => {
       fake.rawSockets.add(socket);
       socket.on('close', () => fake.rawSockets.delete(socket));
     });
@@ -172,9 +183,9 @@ export class FakeMastodon {
     return (this.server.address() as AddressInfo).port;
   }
 
-  /** `http://127.0.0.1:<port>` */
+  /** `http://127.0.0.1:<port>` (`https:` with `tls`) */
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.options.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   addToken(token: string): void {
@@ -226,6 +237,11 @@ export class FakeMastodon {
 
   get openCount(): number {
     return this.live.size;
+  }
+
+  /** Open streams per token, for the tokens that have any. */
+  openCountByToken(): Map<string, number> {
+    return new Map([...this.byToken].map(([token, set]) => [token, set.size]));
   }
 
   /** Sends `frame` to the open connections of `token` (of stream `stream` only, when given); returns how many. */
@@ -547,6 +563,11 @@ export class FakeMastodon {
       this.byToken.set(token, forToken);
     }
     forToken.add(connection);
+    this.peakOpen = Math.max(this.peakOpen, this.live.size);
+    if (forToken.size === 2) {
+      this.overlapSince.set(token, Date.now());
+      this.tokensEverHeldTwice.add(token);
+    }
     socket.on('error', () => undefined);
     socket.on('close', (code: number) => {
       record.closed = true;
@@ -555,6 +576,11 @@ export class FakeMastodon {
       const set = this.byToken.get(token);
       set?.delete(connection);
       if (set && set.size === 0) this.byToken.delete(token);
+      const since = this.overlapSince.get(token);
+      if (since !== undefined && (set?.size ?? 0) < 2) {
+        this.overlapSince.delete(token);
+        this.longestOverlapMs = Math.max(this.longestOverlapMs, Date.now() - since);
+      }
     });
   }
 

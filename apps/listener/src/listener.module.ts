@@ -10,6 +10,8 @@ import { CatchUpService } from './catch-up/catch-up.service';
 import { EventRouterService } from './events/event-router.service';
 import { HealthController } from './health/health.controller';
 import { ListenerMetrics } from './listener.metrics';
+import { HandoverService } from './membership/handover.service';
+import { MembershipService } from './membership/membership.service';
 import { ReconcileService } from './reconcile/reconcile.service';
 import { ClusterStatusService } from './status/cluster-status.service';
 import { StatusController } from './status/status.controller';
@@ -38,6 +40,7 @@ export class ListenerModule {
       controllers: [HealthController, StatusController],
       providers: [
         ListenerMetrics,
+        MembershipService,
         CatchUpCursorsService,
         CatchUpService,
         EventRouterService,
@@ -45,6 +48,7 @@ export class ListenerModule {
         ReconcileService,
         ClusterStatusService,
         StatusAccessGuard,
+        HandoverService,
       ],
     };
   }

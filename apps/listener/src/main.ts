@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { loadSettingsOrExit } from '@app/config';
 import { prepareDatabase } from '@app/database';
 import { GracefulShutdown, processLogger } from '@app/observability';
-import { createListenerApp } from './listener.bootstrap';
+import { createListenerApp, listenerHandover } from './listener.bootstrap';
 
 /** `npm run start:listener`: the stream listener alone. */
 async function main(): Promise<void> {
@@ -11,7 +11,7 @@ async function main(): Promise<void> {
   const database = await prepareDatabase(settings, (line) => processLogger(settings).info(line));
   shutdown.after = database.stop;
   const app = await createListenerApp(database.settings);
-  shutdown.track(app);
+  shutdown.track(app, listenerHandover(app));
 }
 
 main().catch((error: Error) => {

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { createApiApp } from '@app/api/api.bootstrap';
 import { loadSettingsOrExit } from '@app/config';
 import { prepareDatabase } from '@app/database';
-import { createListenerApp } from '@app/listener/listener.bootstrap';
+import { createListenerApp, listenerHandover } from '@app/listener/listener.bootstrap';
 import { GracefulShutdown, processLogger } from '@app/observability';
 
 /**
@@ -17,7 +17,8 @@ async function main(): Promise<void> {
   shutdown.after = database.stop;
   try {
     shutdown.track(await createApiApp(database.settings));
-    shutdown.track(await createListenerApp(database.settings));
+    const listener = await createListenerApp(database.settings);
+    shutdown.track(listener, listenerHandover(listener));
   } catch (error) {
     // PostgreSQL runs in its own process group: exiting would leave it running (a busy port, say)
     await database.stop();

@@ -31,6 +31,22 @@ export type SettledListener = (registrationId: number, objectId: string) => void
 const MAX_MEMORY_QUEUE = 1_000;
 
 /**
+ * Which registrations this process delivers callbacks for. With several
+ * listeners on one database each registration has one owner, and only the
+ * owner sends its events and drains its rows of the retry table, so that
+ * per-registration order holds. The default (one process) owns everything.
+ */
+export interface DeliveryOwnership {
+  maySend(registrationId: number): boolean;
+  /** Processes sharing the retry table: a retry round reads this many times more heads, then keeps its own. */
+  readonly members: number;
+}
+
+const OWN_EVERYTHING: DeliveryOwnership = { maySend: () => true, members: 1 };
+/** How often a handover checks whether the events it stored are in the table. */
+const HANDOVER_CHECK_MS = 20;
+
+/**
  * Delivers relayed events to callbacks without losing any.
  *
  * Fast path: an event is attempted from memory at once, without touching the
@@ -70,6 +86,7 @@ export class CallbackDispatcher
   private closed = false;
   private busyCount = 0;
   private readonly busyWaiters: (() => void)[] = [];
+  private ownership: DeliveryOwnership = OWN_EVERYTHING;
 
   constructor(
     private readonly delivery: CallbackDeliveryService,
@@ -103,6 +120,8 @@ export class CallbackDispatcher
         isStopping: () => this.stopping,
         claim: (registrationId) => this.claimForDrain(registrationId),
         isCurrent: (lane) => this.isCurrent(lane),
+        owns: (registrationId) => this.ownership.maySend(registrationId),
+        members: () => Math.max(1, this.ownership.members),
         setBusy: (lane, busy) => this.setBusy(lane, busy),
         drained: (lane) => this.pump(lane),
         forgetRegistration: (registrationId) => this.forgetRegistration(registrationId),
@@ -150,6 +169,60 @@ export class CallbackDispatcher
    */
   onSettled(listener: SettledListener): void {
     this.settledListener = listener;
+  }
+
+  /** From now on only the registrations `ownership` grants are delivered from this process. */
+  useOwnership(ownership: DeliveryOwnership): void {
+    this.ownership = ownership;
+  }
+
+  /**
+   * Registrations that came to this process from another listener: those
+   * with rows in the retry table (the previous owner's undelivered events)
+   * deliver from the table first, behind those rows, so order holds across
+   * the move. Call before `resume`, once the previous owner has let go.
+   */
+  async adoptStored(registrationIds: number[]): Promise<void> {
+    if (registrationIds.length === 0) return;
+    const stored = await this.pending.registrationIdsWithPendingAmong(registrationIds);
+    for (const id of stored) {
+      const lane = this.laneFor(id);
+      if (lane.durable) continue;
+      this.handToWriter(lane, lane.queue.splice(0), undefined);
+      lane.durable = true;
+    }
+  }
+
+  /** Starts delivering what waits in memory for these registrations (their ownership allows it now). */
+  resume(registrationIds: number[]): void {
+    for (const id of registrationIds) {
+      const lane = this.lanes.get(id);
+      if (lane) this.pump(lane);
+    }
+  }
+
+  /**
+   * Registrations this process no longer owns: an attempt in flight may
+   * finish (a failed one goes to the table ahead of the rest), then every
+   * event still waiting in memory is stored for the new owner. Resolves once
+   * it is all in the table, or at `deadline`.
+   */
+  async release(registrationIds: number[], deadline: number): Promise<void> {
+    const lanes = registrationIds
+      .map((id) => this.lanes.get(id))
+      .filter((lane): lane is Lane => lane !== undefined);
+    const waitFor = async (busy: (lane: Lane) => boolean) => {
+      while (lanes.some(busy) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, HANDOVER_CHECK_MS));
+      }
+    };
+    await waitFor((lane) => lane.busy);
+    for (const lane of lanes) {
+      if (!lane.busy && lane.queue.length > 0 && this.isCurrent(lane)) {
+        this.handToWriter(lane, lane.queue.splice(0), undefined);
+      }
+    }
+    await waitFor((lane) => lane.unwritten > 0);
   }
 
   /** The registration was removed elsewhere: its waiting events are dropped (its table rows go with its row). */
@@ -256,6 +329,8 @@ export class CallbackDispatcher
       if (this.lanes.get(lane.registrationId) === lane) this.lanes.delete(lane.registrationId);
       return;
     }
+    // held, not dropped: the events go to the table for the new owner, or out once the handover is over
+    if (!this.ownership.maySend(lane.registrationId)) return;
     this.setBusy(lane, true);
     void this.delivery
       .attempt(next)
@@ -360,6 +435,8 @@ export class CallbackDispatcher
   /** The lane of `registrationId` for a drain of its stored rows, or undefined when it must not be drained now. */
   private claimForDrain(registrationId: number): Lane | undefined {
     if (this.gone.has(registrationId)) return undefined;
+    // another listener owns it and drains it: two drains would break its order
+    if (!this.ownership.maySend(registrationId)) return undefined;
     const lane = this.laneFor(registrationId);
     if (lane.busy) return undefined;
     if (!lane.durable) this.handToWriter(lane, lane.queue.splice(0), undefined);

@@ -29,6 +29,10 @@ export interface LaneOwner {
    */
   claim(registrationId: number): Lane | undefined;
   isCurrent(lane: Lane): boolean;
+  /** Whether this process delivers `registrationId` (with several listeners, only its owner does). */
+  owns(registrationId: number): boolean;
+  /** Processes sharing the retry table: a round reads this many times more heads, then keeps its own. */
+  members(): number;
   setBusy(lane: Lane, busy: boolean): void;
   /** A drain of `lane` ended: first attempts may resume if it went back to memory mode. */
   drained(lane: Lane): void;
@@ -139,7 +143,7 @@ export class RetryWorker {
       const room = MAX_CONCURRENT_DRAINS - this.activeDrains;
       if (room <= 0) return;
       // heads being drained are due too: ask for enough to fill the room without them
-      const limit = room + this.activeDrains;
+      const limit = (room + this.activeDrains) * this.lanes.members();
       const heads = await this.pending.findDueHeads(Date.now(), limit);
       this.moreDue = heads.length >= limit;
       let started = 0;
@@ -185,7 +189,8 @@ export class RetryWorker {
         await this.pending.deleteForRegistrations([lane.registrationId]);
         return;
       }
-      for (;;) {
+      // stops when the registration moved to another listener: its new owner drains the rest
+      while (this.lanes.owns(lane.registrationId)) {
         const quiet = lane.unwritten === 0;
         const handed = lane.handedToWriter;
         const rows = await this.pending.findFirst(lane.registrationId, DRAIN_BATCH);

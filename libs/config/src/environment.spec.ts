@@ -139,6 +139,7 @@ describe('parseSettings', () => {
     ['DB_DIALECT', 'oracle'],
     ['SHUTDOWN_TIMEOUT_MS', '1e3'],
     ['LOG_FORMAT', 'xml'],
+    ['LISTENER_NODE_TIMEOUT_MS', '100'],
   ])('refuses %s=%s with a message naming the variable and the value', (name, value) => {
     const env: Record<string, string> = { DB_HOST: 'db', [name]: value };
     const error = configError(env);
@@ -217,5 +218,20 @@ describe('readEnvironment', () => {
 
   it('is the environment alone without a file', () => {
     expect(readEnvironment({ PORT: '1' }, dir)).toEqual({ PORT: '1' });
+  });
+
+  it('refuses a node timeout shorter than two polls, which would declare a busy node dead', () => {
+    const error = configError({
+      DB_HOST: 'db',
+      LISTENER_POLL_INTERVAL_MS: '5000',
+      LISTENER_NODE_TIMEOUT_MS: '9000',
+    });
+    expect(error.message).toBe(
+      'LISTENER_NODE_TIMEOUT_MS must be at least twice LISTENER_POLL_INTERVAL_MS (10000) (got "9000")',
+    );
+    expect(
+      parseSettings({ DB_HOST: 'db', LISTENER_NODE_TIMEOUT_MS: '10000' }, cwd).listener
+        .nodeTimeoutMs,
+    ).toBe(10_000);
   });
 });

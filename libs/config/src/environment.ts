@@ -179,7 +179,7 @@ export function parseSettings(env: RawEnv, cwd = process.cwd()): Settings {
         migrate: r.bool('DB_MIGRATE', true),
       };
 
-  return {
+  const settings: Settings = {
     database,
     api: readApiSettings(r),
     configDir: path.resolve(cwd, r.string('CONFIG_DIR', 'config')),
@@ -199,6 +199,7 @@ export function parseSettings(env: RawEnv, cwd = process.cwd()): Settings {
       reconnectBaseMs: r.int('STREAM_RECONNECT_BASE_MS', 1_000, 10, 3_600_000),
       reconnectMaxMs: r.int('STREAM_RECONNECT_MAX_MS', 300_000, 10, 86_400_000),
       maxOpeningPerInstance: r.int('STREAM_MAX_OPENING_PER_INSTANCE', 50, 1, 100_000),
+      nodeTimeoutMs: r.int('LISTENER_NODE_TIMEOUT_MS', 15_000, 200, 3_600_000),
       probeBaseMs: r.int('STREAM_PROBE_BASE_MS', 1_000, 10, 3_600_000),
       probeMaxMs: r.int('STREAM_PROBE_MAX_MS', 5_000, 10, 3_600_000),
     },
@@ -217,4 +218,12 @@ export function parseSettings(env: RawEnv, cwd = process.cwd()): Settings {
       retryMaxDelayMs: r.int('CALLBACK_RETRY_MAX_MS', 600_000, 10, 86_400_000),
     },
   };
+  const { pollIntervalMs, nodeTimeoutMs } = settings.listener;
+  // a node must be able to miss a heartbeat (one slow pass) without being declared dead
+  if (nodeTimeoutMs < 2 * pollIntervalMs) {
+    throw new ConfigError(
+      `LISTENER_NODE_TIMEOUT_MS must be at least twice LISTENER_POLL_INTERVAL_MS (${2 * pollIntervalMs}) (got "${nodeTimeoutMs}")`,
+    );
+  }
+  return settings;
 }

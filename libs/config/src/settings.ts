@@ -75,6 +75,8 @@ export interface Settings {
     reconnectMaxMs: number;
     /** How many stream handshakes may be in progress at once per instance. */
     maxOpeningPerInstance: number;
+    /** A listener whose heartbeat is older than this is dead: the others take its registrations over. */
+    nodeTimeoutMs: number;
     /** While an instance is unreachable, one probe retries it with backoff between these bounds. */
     probeBaseMs: number;
     probeMaxMs: number;

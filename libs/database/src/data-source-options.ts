@@ -1,10 +1,11 @@
 import { DataSourceOptions } from 'typeorm';
 import { ServerDatabaseSettings } from '@app/config';
+import { ListenerNodeEntity } from './entities/listener-node.entity';
 import { PendingDeliveryEntity } from './entities/pending-delivery.entity';
 import { RegistrationEntity } from './entities/registration.entity';
 import { MIGRATIONS } from './migrations';
 
-export const ENTITIES = [RegistrationEntity, PendingDeliveryEntity];
+export const ENTITIES = [RegistrationEntity, PendingDeliveryEntity, ListenerNodeEntity];
 export const MIGRATIONS_TABLE = 'stream_listener_migrations';
 
 /** TypeORM options for any supported dialect; entities and migrations are listed, never globbed. */

@@ -4,10 +4,17 @@ import { SETTINGS, Settings } from '@app/config';
 import { dataSourceOptions, ENTITIES } from './data-source-options';
 import { DatabaseHealthService } from './database-health.service';
 import { ClusterReportRepository } from './repositories/cluster-report.repository';
+import { ListenerNodeRepository } from './repositories/listener-node.repository';
 import { PendingDeliveryRepository } from './repositories/pending-delivery.repository';
 import { RegistrationRepository } from './repositories/registration.repository';
 
-const REPOSITORIES = [RegistrationRepository, PendingDeliveryRepository, ClusterReportRepository, DatabaseHealthService];
+const REPOSITORIES = [
+  RegistrationRepository,
+  PendingDeliveryRepository,
+  ClusterReportRepository,
+  ListenerNodeRepository,
+  DatabaseHealthService,
+];
 
 @Module({})
 export class DatabaseModule {

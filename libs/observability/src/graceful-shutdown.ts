@@ -1,5 +1,11 @@
 import { INestApplicationContext, Logger } from '@nestjs/common';
 
+/** Work to do before an app closes, and the longest it may take. */
+export interface BeforeClose {
+  run: () => Promise<void>;
+  budgetMs: number;
+}
+
 /**
  * Closes the tracked apps on SIGTERM/SIGINT (in the order they were tracked),
  * then runs `after`, and exits 0; exits 1 if
@@ -10,7 +16,7 @@ import { INestApplicationContext, Logger } from '@nestjs/common';
  */
 export class GracefulShutdown {
   private readonly logger = new Logger('Shutdown');
-  private readonly apps: INestApplicationContext[] = [];
+  private readonly apps: { app: INestApplicationContext; before?: BeforeClose }[] = [];
   private closing = false;
 
   /** Runs after the apps are closed (stopping the embedded database); set once the database is ready. */
@@ -22,25 +28,32 @@ export class GracefulShutdown {
     process.once('SIGINT', onSignal);
   }
 
-  /** Adds an app that has started; one that finishes starting after the signal is closed right away. */
-  track(app: INestApplicationContext): void {
+  /**
+   * Adds an app that has started; one that finishes starting after the signal
+   * is closed right away. `before` runs first (the listener's handover), within
+   * its own budget, which the shutdown timeout does not count.
+   */
+  track(app: INestApplicationContext, before?: BeforeClose): void {
     if (this.closing) void app.close().catch(() => undefined);
-    else this.apps.push(app);
+    else this.apps.push({ app, before });
   }
 
   private shutdown(signal: NodeJS.Signals): void {
     if (this.closing) return;
     this.closing = true;
     this.logger.log(`${signal} received, shutting down`);
+    const budget =
+      this.options.timeoutMs + this.apps.reduce((sum, a) => sum + (a.before?.budgetMs ?? 0), 0);
     const timer = setTimeout(() => {
-      this.logger.error(`shutdown did not finish within ${this.options.timeoutMs} ms, exiting`);
+      this.logger.error(`shutdown did not finish within ${budget} ms, exiting`);
       process.exit(1);
-    }, this.options.timeoutMs);
+    }, budget);
     timer.unref();
     void (async () => {
       let code = 0;
-      for (const app of this.apps) {
+      for (const { app, before } of this.apps) {
         try {
+          await before?.run();
           await app.close();
         } catch (error) {
           code = 1;

@@ -5,6 +5,7 @@ import { Registration, RegistrationRepository } from '@app/database';
 import { strictStub } from '../../../../test/support/strict-stub';
 import { hashSecret } from '@app/security';
 import { ListenerMetrics } from '../listener.metrics';
+import { soleMemberStub } from '../membership/membership.mock';
 import { StreamRegistryService } from '../streams/stream-registry.service';
 import { CHANGE_OVERLAP_MS, RECONCILE_INTERVAL_NAME, ReconcileService } from './reconcile.service';
 
@@ -12,6 +13,7 @@ const HOUR = 3_600_000;
 const settings = {
   registrationTtlHours: 72,
   listener: { pollIntervalMs: 200, fullResyncIntervalMs: 60_000 },
+  callback: { timeoutMs: 10_000 },
 } as Settings;
 
 function row(id: number, lastUpdate: number, overrides: Partial<Registration> = {}): Registration {
@@ -46,7 +48,10 @@ describe('ReconcileService', () => {
     stop: jest.Mock;
     has: jest.Mock;
     refreshLimits: jest.Mock;
+    closed: jest.Mock;
+    opening: jest.Mock;
     size: number;
+    openCount: number;
   };
   let open: Set<number>;
   let maps: ConfigMaps;
@@ -99,7 +104,12 @@ describe('ReconcileService', () => {
       }),
       has: jest.fn((id: number) => open.has(id)),
       refreshLimits: jest.fn(() => calls.push('refreshLimits')),
+      closed: jest.fn(() => Promise.resolve()),
+      opening: jest.fn(() => Promise.resolve()),
       get size() {
+        return open.size;
+      },
+      get openCount() {
         return open.size;
       },
     };
@@ -128,6 +138,7 @@ describe('ReconcileService', () => {
       strictStub<StreamRegistryService>('StreamRegistryService', streams),
       config,
       strictStub<CallbackDispatcher>('CallbackDispatcher', {
+        useOwnership: () => undefined,
         onRegistrationGone: (listener: (id: number) => void) => {
           goneListener = listener;
           return () => (goneListener = undefined);
@@ -138,6 +149,7 @@ describe('ReconcileService', () => {
         reconcileDuration: { startTimer: () => () => 0 } as never,
         reconcileLastSuccess: { set: (value: number) => (lastSuccess = value) } as never,
       }),
+      soleMemberStub(),
       settings,
     );
     for (const level of ['log', 'debug', 'error'] as const) {
@@ -310,10 +322,13 @@ describe('ReconcileService', () => {
     release([]);
     await service.runPass();
     jest.advanceTimersByTime(200);
+    // the pass reads the membership before the registrations
+    for (let i = 0; i < 10; i++) await Promise.resolve();
     expect(repo.findExpiredIds).toHaveBeenCalledTimes(2);
     service.onModuleDestroy();
     expect(scheduler.deleteInterval).toHaveBeenCalledWith(RECONCILE_INTERVAL_NAME);
-    clearInterval(scheduler.addInterval.mock.calls[0][1] as NodeJS.Timeout);
+    for (const [, timer] of scheduler.addInterval.mock.calls)
+      clearInterval(timer as NodeJS.Timeout);
   });
 
   it('stops the stream of a registration removed after a 410 answer', async () => {
@@ -323,7 +338,8 @@ describe('ReconcileService', () => {
     calls = [];
     goneListener!(5);
     expect(calls).toEqual(['stop(5, the callback answered 410 Gone, forget=false)']);
-    clearInterval(scheduler.addInterval.mock.calls[0][1] as NodeJS.Timeout);
+    for (const [, timer] of scheduler.addInterval.mock.calls)
+      clearInterval(timer as NodeJS.Timeout);
   });
 
   it('keeps the last success time when a pass fails', async () => {

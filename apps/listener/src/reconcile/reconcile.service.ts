@@ -10,6 +10,7 @@ import { CallbackDispatcher } from '@app/callback';
 import { AppConfigService, ConfigMaps, SETTINGS, Settings } from '@app/config';
 import { Registration, RegistrationRepository } from '@app/database';
 import { ListenerMetrics } from '../listener.metrics';
+import { MembershipService } from '../membership/membership.service';
 import { StreamRegistryService } from '../streams/stream-registry.service';
 import { RegistrationPolicy } from './registration-policy';
 
@@ -24,6 +25,13 @@ import { RegistrationPolicy } from './registration-policy';
  */
 export const CHANGE_OVERLAP_MS = 10_000;
 export const RECONCILE_INTERVAL_NAME = 'listener-reconcile';
+export const HEARTBEAT_INTERVAL_NAME = 'listener-heartbeat';
+/**
+ * How long a pass waits for the streams it took over to open, and for those
+ * it closed to end, before it publishes its heartbeat (which tells the others
+ * to let go of theirs, or that they may take a part of a limit).
+ */
+const SETTLE_WAIT_MS = 2_000;
 
 /**
  * Keeps the open streams in line with the registrations table. Each pass
@@ -31,6 +39,13 @@ export const RECONCILE_INTERVAL_NAME = 'listener-reconcile';
  * reads only what changed since the previous pass, and finds deleted rows by
  * comparing a row count with what it knows; every LISTENER_FULL_RESYNC_MS it
  * reads the whole table instead. A config reload re-checks every known row at once.
+ *
+ * With several listeners on one database each pass first refreshes the
+ * membership; a row's stream is held here only when this listener owns it.
+ * When the members change every known row is checked again: only the rows
+ * that change owner open or close. The pass ends by publishing the
+ * heartbeat, after the streams that moved away were closed and their
+ * undelivered callbacks stored for their new owner.
  */
 @Injectable()
 export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy {
@@ -46,8 +61,15 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
   private lastSuccess: number | undefined;
   private readonly startedAt = Date.now();
   private readonly unsubscribes: (() => void)[] = [];
+  /** Rows whose stream this pass closed because another listener owns them now. */
+  private movedAway: number[] = [];
+  /** Rows whose stream this pass opened that another listener held before. */
+  private takenOver: number[] = [];
+  private paused = false;
   private readonly listener: Settings['listener'];
   private readonly ttlMs: number;
+  /** How long a handover waits for a callback in flight of a stream that moved away. */
+  private readonly releaseBudgetMs: number;
 
   constructor(
     private readonly registrations: RegistrationRepository,
@@ -56,15 +78,24 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
     private readonly dispatcher: CallbackDispatcher,
     private readonly scheduler: SchedulerRegistry,
     private readonly metrics: ListenerMetrics,
+    private readonly membership: MembershipService,
     @Inject(SETTINGS) settings: Settings,
   ) {
     this.listener = settings.listener;
     this.ttlMs = settings.registrationTtlHours * 3_600_000;
+    this.releaseBudgetMs = settings.callback.timeoutMs;
     this.policyMaps = config.maps;
     this.policy = new RegistrationPolicy(config);
   }
 
   onApplicationBootstrap(): void {
+    const membership = this.membership;
+    this.dispatcher.useOwnership({
+      maySend: (id) => membership.maySend(id),
+      get members() {
+        return membership.members.length;
+      },
+    });
     this.unsubscribes.push(this.config.onReload(() => this.reevaluate()));
     this.unsubscribes.push(
       this.dispatcher.onRegistrationGone((id) => {
@@ -76,13 +107,25 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
       RECONCILE_INTERVAL_NAME,
       setInterval(() => void this.runPass(), this.listener.pollIntervalMs),
     );
+    this.scheduler.addInterval(
+      HEARTBEAT_INTERVAL_NAME,
+      setInterval(() => this.membership.beat(this.streams.openCount), this.listener.pollIntervalMs),
+    );
     void this.runPass();
   }
 
   onModuleDestroy(): void {
-    if (this.scheduler.doesExist('interval', RECONCILE_INTERVAL_NAME))
-      this.scheduler.deleteInterval(RECONCILE_INTERVAL_NAME);
+    this.stopInterval();
+    if (this.scheduler.doesExist('interval', HEARTBEAT_INTERVAL_NAME))
+      this.scheduler.deleteInterval(HEARTBEAT_INTERVAL_NAME);
     for (const unsubscribe of this.unsubscribes.splice(0)) unsubscribe();
+  }
+
+  /** Before a handover: no pass starts any more (one would close every stream of a leaving node); waits for the running one. */
+  async stopPasses(): Promise<void> {
+    this.paused = true;
+    this.stopInterval();
+    await this.running;
   }
 
   /** When the last pass succeeded (ms since the epoch), if one has. */
@@ -97,12 +140,12 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
 
   /** Starts a pass unless one is running (passes never overlap); resolves when the running pass ends. */
   runPass(): Promise<void> {
-    if (!this.running) {
+    if (!this.running && !this.paused) {
       this.running = this.pass().finally(() => {
         this.running = undefined;
       });
     }
-    return this.running;
+    return this.running ?? Promise.resolve();
   }
 
   /** Applies the current config to every known row: closes what is no longer allowed, opens what now is. */
@@ -121,19 +164,69 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
     const timer = this.metrics.reconcileDuration.startTimer();
     try {
       this.refreshPolicy();
+      const members = await this.membership.refresh(started);
       await this.removeExpired(started);
       const full =
         this.lastFullAt === undefined ||
         started - this.lastFullAt >= this.listener.fullResyncIntervalMs;
       if (full) await this.fullResync(started);
       else await this.applyChanges();
+      if (members.changed) {
+        for (const registration of this.known.values()) this.apply(registration);
+      }
+      if (members.changed || members.agreedNow) this.streams.refreshLimits();
+      await this.handOverMoved();
+      await this.streams.opening(this.takenOver.splice(0), SETTLE_WAIT_MS);
+      await this.streams.closed(SETTLE_WAIT_MS);
+      await this.membership.publish(this.streams.openCount);
       this.changesReadAt = started;
       this.lastSuccess = Date.now();
       this.metrics.reconcileLastSuccess.set(this.lastSuccess / 1000);
       timer();
     } catch (error) {
+      this.takenOver = [];
       this.logger.error(`reconcile pass failed: ${(error as Error).message}`);
+      if (this.membership.isCutOff()) this.letGoOfEverything();
     }
+  }
+
+  /**
+   * Stores the undelivered callbacks of the streams that moved to another
+   * listener, then lets the callbacks of the streams that came here flow
+   * once their previous holder has let go of them.
+   */
+  private async handOverMoved(): Promise<void> {
+    const moved = this.movedAway.splice(0);
+    if (moved.length > 0) {
+      await this.dispatcher.release(moved, Date.now() + this.releaseBudgetMs);
+      this.logger.log(`${moved.length} stream(s) handed over to other listeners`);
+    }
+    const settled = this.membership.settledHandovers();
+    if (settled.length === 0) return;
+    await this.dispatcher.adoptStored(settled);
+    this.membership.settle(settled);
+    this.dispatcher.resume(settled);
+  }
+
+  /**
+   * This listener has not written its heartbeat for nearly
+   * LISTENER_NODE_TIMEOUT_MS: the others are taking its registrations over,
+   * so it closes its streams rather than hold them twice. The next
+   * successful pass starts again from the members it then finds.
+   */
+  private letGoOfEverything(): void {
+    this.logger.warn(
+      `no heartbeat written for ${this.listener.nodeTimeoutMs - this.listener.pollIntervalMs} ms: closing every stream, the other listeners take them over`,
+    );
+    for (const id of this.known.keys()) {
+      this.streams.stop(id, 'cut off from the database', { forget: false });
+    }
+    this.membership.reset();
+  }
+
+  private stopInterval(): void {
+    if (this.scheduler.doesExist('interval', RECONCILE_INTERVAL_NAME))
+      this.scheduler.deleteInterval(RECONCILE_INTERVAL_NAME);
   }
 
   private async removeExpired(now: number): Promise<void> {
@@ -185,7 +278,10 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
 
   /** Whether the row `id` as last read has this stamp and its stream is held: nothing to read again. */
   private isCurrent(id: number, lastUpdate: number): boolean {
-    return this.known.get(id)?.lastUpdate === lastUpdate && this.streams.has(id);
+    return (
+      this.known.get(id)?.lastUpdate === lastUpdate &&
+      (this.streams.has(id) || !this.membership.owns(id))
+    );
   }
 
   /** Records a row read from the table and acts on it unless nothing that matters changed. */
@@ -205,16 +301,26 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
   /** Opens or updates the stream of an allowed row, closes that of a refused one; returns whether it is allowed. */
   private apply(row: Registration): boolean {
     const verdict = this.policy.evaluate(row);
-    if (verdict.allowed) {
-      this.streams.ensure(row, verdict.instance);
+    if (!verdict.allowed) {
+      this.membership.dropped(row.id);
+      this.streams.stop(row.id, verdict.reason, { forget: false });
+      return false;
+    }
+    if (!this.membership.owns(row.id)) {
+      this.membership.dropped(row.id);
+      if (this.streams.stop(row.id, 'held by another listener now', { forget: false }))
+        this.movedAway.push(row.id);
       return true;
     }
-    this.streams.stop(row.id, verdict.reason, { forget: false });
-    return false;
+    if (!this.streams.has(row.id) && this.membership.takingOver(row.id))
+      this.takenOver.push(row.id);
+    this.streams.ensure(row, verdict.instance);
+    return true;
   }
 
   private forget(id: number): void {
     this.known.delete(id);
+    this.membership.dropped(id);
     this.streams.stop(id, 'registration removed', { forget: true });
   }
 

@@ -34,16 +34,30 @@ describe('OpeningLimiter', () => {
     expect(limiter.keysWithWaiting()).toEqual([]);
   });
 
-  it('treats 0 or no limit as unlimited and lets waiting holders in when the limit is raised', () => {
+  it('treats no limit as unlimited and lets waiting holders in when the limit is raised', () => {
     for (const holder of ['x', 'y', 'z'])
       expect(limiter.acquire('u', holder, undefined)).toBe(true);
-    expect(limiter.acquire('u', 'w', 0)).toBe(true);
     limiter.acquire('l', 'one', 1);
     limiter.acquire('l', 'two', 1);
     limiter.acquire('l', 'three', 1);
     expect(limiter.firstWaiting('l')).toBe('two');
     limiter.pump('l', 3);
     expect(granted).toEqual(['two', 'three']);
+  });
+
+  it('admits nobody under a limit of 0 (a listener whose part of a limit is nothing)', () => {
+    expect(limiter.acquire('z', 'one', 0)).toBe(false);
+    limiter.pump('z', 0);
+    expect(granted).toEqual([]);
+    limiter.pump('z', 1);
+    expect(granted).toEqual(['one']);
+  });
+
+  it('names the holders activated last beyond a lowered limit, newest first', () => {
+    for (const holder of ['one', 'two', 'three', 'four']) limiter.acquire('a', holder, 4);
+    expect(limiter.newestOverLimit('a', 2)).toEqual(['four', 'three']);
+    expect(limiter.newestOverLimit('a', 4)).toEqual([]);
+    expect(limiter.newestOverLimit('a', undefined)).toEqual([]);
   });
 
   it('is idempotent for a holder already admitted or waiting', () => {

@@ -11,7 +11,7 @@ export class OpeningLimiter<T> {
   /** `grant` is called when a waiting holder becomes active. */
   constructor(private readonly grant: (holder: T) => void) {}
 
-  /** Activates `holder` now (true) or queues it (false). `limit` ≤ 0 or not finite means no limit. */
+  /** Activates `holder` now (true) or queues it (false). `limit` undefined or not finite means no limit; 0 admits nobody. */
   acquire(key: string, holder: T, limit: number | undefined): boolean {
     const slot = this.slot(key);
     if (slot.active.has(holder)) return true;
@@ -47,6 +47,14 @@ export class OpeningLimiter<T> {
     this.dropIfEmpty(key, slot);
   }
 
+  /** The holders of `key` activated last beyond `limit` (after the limit was lowered): newest first. */
+  newestOverLimit(key: string, limit: number | undefined): T[] {
+    const slot = this.keys.get(key);
+    if (!slot || limit === undefined || !this.full(slot.active.size, limit)) return [];
+    const excess = slot.active.size - limit;
+    return excess > 0 ? [...slot.active].slice(-excess).reverse() : [];
+  }
+
   /** Keys that have holders waiting. */
   keysWithWaiting(): string[] {
     return [...this.keys].filter(([, slot]) => slot.waiting.size > 0).map(([key]) => key);
@@ -70,7 +78,7 @@ export class OpeningLimiter<T> {
   }
 
   private full(active: number, limit: number | undefined): boolean {
-    return limit !== undefined && Number.isFinite(limit) && limit > 0 && active >= limit;
+    return limit !== undefined && Number.isFinite(limit) && active >= limit;
   }
 
   private slot(key: string): { active: Set<T>; waiting: Set<T> } {

@@ -15,6 +15,7 @@ import { EventRouterService } from '../events/event-router.service';
 import { ListenerMetrics } from '../listener.metrics';
 import { StreamEntry } from './stream-entry';
 import { StreamRegistryService } from './stream-registry.service';
+import { soleMemberStub } from '../membership/membership.mock';
 
 const settings = {
   listener: {
@@ -124,6 +125,7 @@ describe('StreamRegistryService', () => {
         opened: jest.fn(),
         stopped: jest.fn(),
       }),
+      soleMemberStub(),
       settings,
     );
     jest

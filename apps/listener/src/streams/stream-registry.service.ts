@@ -14,6 +14,7 @@ import { urlForLog } from '@app/security';
 import { CatchUpService, TokenRefusal } from '../catch-up/catch-up.service';
 import { EventRouterService } from '../events/event-router.service';
 import { InstanceHealth, suggestsOutage } from '../instance-health/instance-health';
+import { MembershipService } from '../membership/membership.service';
 import { ListenerMetrics, StreamFailureLabel } from '../listener.metrics';
 import { reconnectDelay } from './backoff';
 import { OpeningLimiter } from './opening-limiter';
@@ -58,6 +59,8 @@ export class StreamRegistryService
   private openStreams = 0;
   /** Streams whose end has not been reported yet (to wait for them at shutdown). */
   private readonly liveStreams = new Set<MastodonStream<StreamEntry>>();
+  /** Streams told to close (stopped, moved away, over a lowered limit) that have not ended yet. */
+  private readonly closingStreams = new Set<MastodonStream<StreamEntry>>();
   private allEnded: (() => void) | undefined;
   /**
    * Registrations whose token the instance refused, by id, with the lastUpdate
@@ -74,6 +77,7 @@ export class StreamRegistryService
     private readonly dispatcher: CallbackDispatcher,
     private readonly metrics: ListenerMetrics,
     private readonly catchUp: CatchUpService,
+    private readonly membership: MembershipService,
     @Inject(SETTINGS) settings: Settings,
   ) {
     this.listener = settings.listener;
@@ -155,7 +159,7 @@ export class StreamRegistryService
     if (!entry) {
       const created = new StreamEntry(registration, instance, key);
       this.entries.set(registration.id, created);
-      if (this.connections.acquire(created.instanceUrl, created, instance.maxConnections)) {
+      if (this.connections.acquire(created.instanceUrl, created, this.connectionLimit(instance))) {
         this.connect(created);
       } else {
         this.logger.log(
@@ -186,7 +190,7 @@ export class StreamRegistryService
     } else if (previous.callbackUrl !== registration.callbackUrl) {
       this.logger.log(`callback URL updated for ${registrationLabel(registration)}`);
     }
-    if (limitChanged) this.connections.pump(entry.instanceUrl, instance.maxConnections);
+    if (limitChanged) this.connections.pump(entry.instanceUrl, this.connectionLimit(instance));
   }
 
   /**
@@ -213,19 +217,60 @@ export class StreamRegistryService
     if (stream) {
       // the slot is free once the socket is really gone (streamEnded), not while it is closing
       entry.closingStream = stream;
+      this.closingStreams.add(stream);
       stream.close(1000, 'registration stopped');
     } else {
-      this.connections.release(entry.instanceUrl, entry, entry.instance.maxConnections);
+      this.connections.release(entry.instanceUrl, entry, this.connectionLimit(entry.instance));
     }
     this.logger.log(`stream closed for ${registrationLabel(entry.registration)}: ${why}`);
     return true;
   }
 
-  /** After a config reload: limits may have been raised, so waiting streams may start. */
+  /**
+   * Resolves once every stream told to close has ended, or after
+   * `timeoutMs`: a listener tells the others it let go of its streams only
+   * when they are really gone, so that a limit shared across listeners holds.
+   */
+  async closed(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.closingStreams.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  /**
+   * Resolves once none of `registrationIds` is still on its way to open
+   * (resolving, waiting for a handshake, connecting), or after `timeoutMs`:
+   * a listener taking streams over opens them before the others let go.
+   */
+  async opening(registrationIds: number[], timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const underway = (id: number) => {
+      const state = this.entries.get(id)?.state;
+      return state === 'resolving' || state === 'waiting_handshake' || state === 'connecting';
+    };
+    let pending = registrationIds.filter(underway);
+    while (pending.length > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      pending = pending.filter(underway);
+    }
+  }
+
+  /**
+   * After a config reload or a change of listeners: limits (or this
+   * listener's part of them) may have been raised, so waiting streams may
+   * start, or cut, so the newest streams over the limit wait again.
+   */
   refreshLimits(): void {
+    for (const entry of this.entries.values()) {
+      const limit = this.connectionLimit(entry.instance);
+      for (const over of this.connections.newestOverLimit(entry.instanceUrl, limit)) {
+        this.waitForSlotAgain(over, limit);
+      }
+    }
     for (const key of this.connections.keysWithWaiting()) {
       const first = this.connections.firstWaiting(key);
-      if (first) this.connections.pump(key, first.instance.maxConnections);
+      if (first) this.connections.pump(key, this.connectionLimit(first.instance));
     }
     for (const key of this.handshakes.keysWithWaiting()) {
       const first = this.handshakes.firstWaiting(key);
@@ -265,6 +310,7 @@ export class StreamRegistryService
 
   streamEnded(stream: MastodonStream<StreamEntry>, end: StreamEnd): void {
     this.liveStreams.delete(stream);
+    this.closingStreams.delete(stream);
     if (this.liveStreams.size === 0) this.allEnded?.();
     const entry = stream.context;
     if (entry.countedStream === stream) {
@@ -274,7 +320,7 @@ export class StreamRegistryService
     }
     if (entry.closingStream === stream) {
       entry.closingStream = undefined;
-      this.connections.release(entry.instanceUrl, entry, entry.instance.maxConnections);
+      this.connections.release(entry.instanceUrl, entry, this.connectionLimit(entry.instance));
     }
     if (entry.stream !== stream) return;
     entry.stream = undefined;
@@ -484,7 +530,38 @@ export class StreamRegistryService
     }
   }
 
+  /** A stream over its instance's (lowered) limit: closed, back in line for a connection slot. */
+  private waitForSlotAgain(entry: StreamEntry, limit: number | undefined): void {
+    entry.generation += 1;
+    clearTimeout(entry.retryTimer);
+    entry.retryTimer = undefined;
+    const stream = entry.stream;
+    entry.stream = undefined;
+    if (stream) {
+      this.closingStreams.add(stream);
+      stream.close(1000, 'over the instance connection limit');
+    }
+    this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
+    this.connections.release(entry.instanceUrl, entry, limit);
+    entry.state = 'waiting_slot';
+    entry.attempt = 0;
+    entry.openedAt = 0;
+    if (this.connections.acquire(entry.instanceUrl, entry, limit)) this.connect(entry);
+    else
+      this.logger.log(
+        `stream for ${registrationLabel(entry.registration)} waits: ${entry.instanceUrl} is at its maxConnections`,
+      );
+  }
+
+  /** This listener's part of the instance's maxConnections (the whole limit when it runs alone). */
+  private connectionLimit(instance: InstanceEntry): number | undefined {
+    return this.membership.connectionShare(instance.maxConnections);
+  }
+
+  /** This listener's part of the instance's handshakes in progress. */
   private maxOpening(entry: StreamEntry): number {
-    return entry.instance.maxOpening ?? this.listener.maxOpeningPerInstance;
+    return this.membership.openingShare(
+      entry.instance.maxOpening ?? this.listener.maxOpeningPerInstance,
+    );
   }
 }

@@ -57,6 +57,21 @@ export class PendingDeliveryRepository {
     return rows.map((r) => Number(r.registrationId));
   }
 
+  /** Which of `registrationIds` have rows waiting. */
+  async registrationIdsWithPendingAmong(registrationIds: number[]): Promise<number[]> {
+    const found: number[] = [];
+    for (const batch of batches(registrationIds)) {
+      const rows = await this.rows
+        .createQueryBuilder('d')
+        .select('d.registrationId', 'registrationId')
+        .distinct(true)
+        .where('d.registrationId IN (:...batch)', { batch })
+        .getRawMany<{ registrationId: number | string }>();
+      for (const row of rows) found.push(Number(row.registrationId));
+    }
+    return found;
+  }
+
   async countForRegistration(registrationId: number): Promise<number> {
     return this.rows.count({ where: { registrationId } });
   }
