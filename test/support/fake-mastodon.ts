@@ -56,6 +56,30 @@ interface LiveConnection {
 
 const STREAMING_PATH = '/api/v1/streaming';
 
+/** The scope each stream needs, as Mastodon's streaming server checks it (`read` covers every one). */
+const STREAM_SCOPES: Record<string, string> = {
+  user: 'read:statuses',
+  'user:notification': 'read:notifications',
+  direct: 'read:statuses',
+};
+/** The scope each REST path of the user's data needs (`read` covers every one). */
+const REST_SCOPES: Record<string, string> = {
+  '/api/v1/notifications': 'read:notifications',
+  '/api/v1/conversations': 'read:statuses',
+};
+
+/** Whether `granted` (a token's scopes) covers `needed`, as Mastodon reads scopes. */
+function scopeCovers(granted: readonly string[], needed: string): boolean {
+  return granted.includes(needed) || granted.includes(needed.split(':')[0]);
+}
+
+/** The REST scope a path needs: its own or its parent collection's (`/api/v1/notifications/5`). */
+function restScopeFor(path: string): string | undefined {
+  for (const [prefix, scope] of Object.entries(REST_SCOPES))
+    if (path === prefix || path.startsWith(`${prefix}/`)) return scope;
+  return undefined;
+}
+
 function encodeFrame(frame: FakeFrame, stream: string): { data: string | Buffer; binary: boolean } {
   if (Buffer.isBuffer(frame)) return { data: frame, binary: true };
   if (typeof frame === 'string') return { data: frame, binary: false };
@@ -85,6 +109,10 @@ export class FakeMastodon {
   readonly refusedUpgrades: { token: string | undefined; status: number }[] = [];
 
   private readonly tokens = new Set<string>();
+  /** Scopes of tokens added with some; a token without an entry may do everything. */
+  private readonly tokenScopes = new Map<string, readonly string[]>();
+  /** REST requests refused for their token, in order (only with `record`). */
+  readonly refusedRestCalls: { token: string | undefined; path: string; status: number }[] = [];
   private readonly live = new Map<WebSocket, LiveConnection>();
   private readonly byToken = new Map<string, Set<LiveConnection>>();
   private readonly rawSockets = new Set<Socket>();
@@ -138,8 +166,26 @@ export class FakeMastodon {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  addToken(token: string): void {
+  /**
+   * Accepts `token`. With `scopes`, it may only do what they cover, as on
+   * Mastodon: a stream it may not read gets an error frame right after the
+   * upgrade (`{"error": "Access token does not have the required scopes",
+   * "status": 401}`, the socket left open), a REST call answers 403.
+   */
+  addToken(token: string, scopes?: readonly string[]): void {
     this.tokens.add(token);
+    if (scopes) this.tokenScopes.set(token, scopes);
+    else this.tokenScopes.delete(token);
+  }
+
+  /** Sends Mastodon's error frame `{"error": error, "status": status}` to the open connections of `token`. */
+  sendErrorFrame(token: string, status: number, error: string): number {
+    return this.emit(token, JSON.stringify({ error, status }));
+  }
+
+  /** Closes the open connections of `token` with a close frame that carries no code (the client sees 1005). */
+  closeWithoutCode(token: string): void {
+    for (const connection of [...(this.byToken.get(token) ?? [])]) connection.socket.close();
   }
 
   /** Later upgrades with `token` answer 401; with `closeCode`, its open connections are closed too (as Mastodon does). */
@@ -256,6 +302,7 @@ export class FakeMastodon {
 
   private handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
+    if (this.refuseRestToken(req, res, path)) return;
     if (req.method !== 'GET' || path !== '/api/v1/instance') {
       res
         .writeHead(404, { 'Content-Type': 'application/json' })
@@ -278,6 +325,30 @@ export class FakeMastodon {
         urls: this.streamingApi === undefined ? {} : { streaming_api: this.streamingApi },
       });
     res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' }).end(body);
+  }
+
+  /**
+   * REST calls on a user's data authenticate like Mastodon: an unknown or
+   * revoked token answers 401, a token without the path's scope 403. Returns
+   * whether it answered.
+   */
+  private refuseRestToken(req: http.IncomingMessage, res: http.ServerResponse, path: string): boolean {
+    const needed = restScopeFor(path);
+    if (needed === undefined) return false;
+    const token = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
+    let status: number | undefined;
+    let error = '';
+    if (!token || !(this.tokens.has(token) || this.options.acceptToken?.(token))) {
+      status = 401;
+      error = 'The access token is invalid';
+    } else if (this.tokenScopes.has(token) && !scopeCovers(this.tokenScopes.get(token)!, needed)) {
+      status = 403;
+      error = 'This action is outside the authorized scopes';
+    }
+    if (status === undefined) return false;
+    if (this.options.record !== false) this.refusedRestCalls.push({ token, path, status });
+    res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error }));
+    return true;
   }
 
   private handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -330,6 +401,11 @@ export class FakeMastodon {
     }
     forToken.add(connection);
     socket.on('error', () => undefined);
+    const scopes = this.tokenScopes.get(token);
+    const needed = STREAM_SCOPES[record.stream];
+    if (scopes && needed && !scopeCovers(scopes, needed)) {
+      socket.send(JSON.stringify({ error: 'Access token does not have the required scopes', status: 401 }));
+    }
     socket.on('close', (code: number) => {
       record.closed = true;
       record.closeCode = code;

@@ -7,6 +7,10 @@ import { MastodonModule } from '@app/mastodon';
 import { LoggingModule, MetricsModule } from '@app/observability';
 import { EventRouterService } from './events/event-router.service';
 import { HealthController } from './health/health.controller';
+import { LifecycleEventsService } from './lifecycle/lifecycle-events.service';
+import { LifecycleMetrics } from './lifecycle/lifecycle.metrics';
+import { RegistrationRemovalService } from './lifecycle/registration-removal.service';
+import { RegistrationStateRecorder } from './lifecycle/registration-state.recorder';
 import { ListenerMetrics } from './listener.metrics';
 import { ReconcileService } from './reconcile/reconcile.service';
 import { StreamRegistryService } from './streams/stream-registry.service';
@@ -31,7 +35,16 @@ export class ListenerModule {
         CallbackModule,
       ],
       controllers: [HealthController],
-      providers: [ListenerMetrics, EventRouterService, StreamRegistryService, ReconcileService],
+      providers: [
+        ListenerMetrics,
+        LifecycleMetrics,
+        RegistrationStateRecorder,
+        LifecycleEventsService,
+        RegistrationRemovalService,
+        EventRouterService,
+        StreamRegistryService,
+        ReconcileService,
+      ],
     };
   }
 }

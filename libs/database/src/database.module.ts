@@ -5,8 +5,14 @@ import { dataSourceOptions, ENTITIES } from './data-source-options';
 import { DatabaseHealthService } from './database-health.service';
 import { PendingDeliveryRepository } from './repositories/pending-delivery.repository';
 import { RegistrationRepository } from './repositories/registration.repository';
+import { RegistrationStateRepository } from './repositories/registration-state.repository';
 
-const REPOSITORIES = [RegistrationRepository, PendingDeliveryRepository, DatabaseHealthService];
+const REPOSITORIES = [
+  RegistrationRepository,
+  RegistrationStateRepository,
+  PendingDeliveryRepository,
+  DatabaseHealthService,
+];
 
 @Module({})
 export class DatabaseModule {

@@ -6,5 +6,7 @@ export * from './embedded/embedded-postgres';
 export * from './entities/pending-delivery.entity';
 export * from './entities/registration.entity';
 export * from './registration';
+export * from './registration-lifecycle';
 export * from './repositories/pending-delivery.repository';
 export * from './repositories/registration.repository';
+export * from './repositories/registration-state.repository';

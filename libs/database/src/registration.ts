@@ -15,6 +15,8 @@ export interface Registration extends RegistrationKey {
   appSecretHash: string;
   callbackUrl: string;
   endpoint: StreamEndpoint | null;
+  /** The listener ended it (state `removed`): nothing is opened for it until it is registered again. */
+  removed?: boolean;
 }
 
 export interface RegistrationWrite extends RegistrationKey {

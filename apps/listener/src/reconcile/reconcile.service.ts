@@ -9,6 +9,7 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { CallbackDispatcher } from '@app/callback';
 import { AppConfigService, ConfigMaps, SETTINGS, Settings } from '@app/config';
 import { Registration, RegistrationRepository } from '@app/database';
+import { RegistrationRemovalService } from '../lifecycle/registration-removal.service';
 import { ListenerMetrics } from '../listener.metrics';
 import { StreamRegistryService } from '../streams/stream-registry.service';
 import { RegistrationPolicy } from './registration-policy';
@@ -30,7 +31,10 @@ export const RECONCILE_INTERVAL_NAME = 'listener-reconcile';
  * (every LISTENER_POLL_INTERVAL_MS, never two at once) removes expired rows,
  * reads only what changed since the previous pass, and finds deleted rows by
  * comparing a row count with what it knows; every LISTENER_FULL_RESYNC_MS it
- * reads the whole table instead. A config reload re-checks every known row at once.
+ * reads the whole table instead (and deletes the records of registrations
+ * removed long enough ago). A config reload re-checks every known row at once.
+ * A registration that expired or that the config no longer allows ends
+ * (RegistrationRemovalService); a removed row opens nothing until registered again.
  */
 @Injectable()
 export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy {
@@ -56,6 +60,7 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
     private readonly dispatcher: CallbackDispatcher,
     private readonly scheduler: SchedulerRegistry,
     private readonly metrics: ListenerMetrics,
+    private readonly removal: RegistrationRemovalService,
     @Inject(SETTINGS) settings: Settings,
   ) {
     this.listener = settings.listener;
@@ -70,6 +75,7 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
       this.dispatcher.onRegistrationGone((id) => {
         this.known.delete(id);
         this.streams.stop(id, 'the callback answered 410 Gone', { forget: false });
+        this.removal.gone(id);
       }),
     );
     this.scheduler.addInterval(
@@ -125,8 +131,10 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
       const full =
         this.lastFullAt === undefined ||
         started - this.lastFullAt >= this.listener.fullResyncIntervalMs;
-      if (full) await this.fullResync(started);
-      else await this.applyChanges();
+      if (full) {
+        await this.removal.purge(started);
+        await this.fullResync(started);
+      } else await this.applyChanges();
       this.changesReadAt = started;
       this.lastSuccess = Date.now();
       this.metrics.reconcileLastSuccess.set(this.lastSuccess / 1000);
@@ -140,12 +148,14 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
     const cutoff = now - this.ttlMs;
     const expired = await this.registrations.findExpiredIds(cutoff);
     if (expired.length === 0) return;
-    for (const id of expired) {
-      this.known.delete(id);
+    for (const id of expired)
       this.streams.stop(id, `not renewed within ${this.ttlMs / 3_600_000} h`, { forget: true });
+    const marked = await this.removal.expire(expired, cutoff, (id) => this.known.get(id));
+    // removed rows stay in the table (and in `known`, which must match its row count) until purged
+    for (const id of marked) {
+      const row = this.known.get(id);
+      if (row) this.known.set(id, { ...row, removed: true });
     }
-    await this.registrations.deleteExpiredByIds(expired, cutoff);
-    this.logger.log(`${expired.length} expired registration(s) removed`);
   }
 
   private async fullResync(now: number): Promise<void> {
@@ -204,12 +214,18 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
 
   /** Opens or updates the stream of an allowed row, closes that of a refused one; returns whether it is allowed. */
   private apply(row: Registration): boolean {
+    if (row.removed) {
+      this.streams.stop(row.id, 'registration removed', { forget: true });
+      return true;
+    }
     const verdict = this.policy.evaluate(row);
     if (verdict.allowed) {
       this.streams.ensure(row, verdict.instance);
       return true;
     }
-    this.streams.stop(row.id, verdict.reason, { forget: false });
+    this.streams.stop(row.id, verdict.reason, { forget: true, quiet: true });
+    this.known.set(row.id, { ...row, removed: true });
+    void this.removal.remove(row, 'config', verdict.reason);
     return false;
   }
 

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { CallbackDispatcher } from '@app/callback';
 import { InstanceEntry, SETTINGS, Settings } from '@app/config';
-import { Registration, registrationLabel, RegistrationRepository } from '@app/database';
+import { Registration, registrationLabel } from '@app/database';
 import {
   MastodonStream,
   MastodonStreamFactory,
@@ -12,6 +12,9 @@ import {
 } from '@app/mastodon';
 import { urlForLog } from '@app/security';
 import { EventRouterService } from '../events/event-router.service';
+import { RegistrationRemovalService } from '../lifecycle/registration-removal.service';
+import { RegistrationStateRecorder } from '../lifecycle/registration-state.recorder';
+import { refusalReason } from '../lifecycle/removal-reason';
 import { ListenerMetrics, StreamFailureLabel } from '../listener.metrics';
 import { reconnectDelay } from './backoff';
 import { OpeningLimiter } from './opening-limiter';
@@ -19,6 +22,8 @@ import { connectionSettingsKey, StreamEntry } from './stream-entry';
 
 /** A connection that stayed up this long starts the backoff over when it drops. */
 export const STABLE_CONNECTION_MS = 60_000;
+/** The close code ws reports when Mastodon closed without one: what it does to the sockets of a revoked token. */
+const CLOSED_WITHOUT_CODE = 1005;
 /** At shutdown, how long closing handshakes (code 1001) may take before sockets are cut. */
 const SHUTDOWN_CLOSE_GRACE_MS = 2_000;
 /**
@@ -32,7 +37,8 @@ const PING_SLICE_MS = 250;
  * Holds one Mastodon stream per allowed registration: opens it (within the
  * instance's maxConnections and maxOpening), relays its frames to the event
  * router, pings every open stream from one shared timer, reconnects with
- * backoff, and removes the registration when the instance says its token is revoked.
+ * backoff, and ends the registration when the instance refuses its token.
+ * Each stream's transitions go to the state recorder; removals to the removal service.
  */
 @Injectable()
 export class StreamRegistryService
@@ -65,7 +71,8 @@ export class StreamRegistryService
     private readonly targets: StreamTargetService,
     private readonly streamFactory: MastodonStreamFactory,
     private readonly router: EventRouterService,
-    private readonly registrations: RegistrationRepository,
+    private readonly recorder: RegistrationStateRecorder,
+    private readonly removal: RegistrationRemovalService,
     private readonly dispatcher: CallbackDispatcher,
     private readonly metrics: ListenerMetrics,
     @Inject(SETTINGS) settings: Settings,
@@ -136,6 +143,7 @@ export class StreamRegistryService
     if (!entry) {
       const created = new StreamEntry(registration, instance, key);
       this.entries.set(registration.id, created);
+      this.recorder.record(registration.id, 'connecting');
       if (this.connections.acquire(created.instanceUrl, created, instance.maxConnections)) {
         this.connect(created);
       } else {
@@ -174,13 +182,18 @@ export class StreamRegistryService
    * Closes and forgets the stream of `registrationId`. `forget`: the
    * registration itself is gone, so its undelivered callbacks are dropped too.
    */
-  stop(registrationId: number, why: string, options: { forget: boolean }): boolean {
+  stop(
+    registrationId: number,
+    why: string,
+    options: { forget: boolean; quiet?: boolean },
+  ): boolean {
     const entry = this.entries.get(registrationId);
     if (options.forget) {
       this.dispatcher.forgetRegistration(registrationId);
       this.revokedRows.delete(registrationId);
     }
     if (!entry) return false;
+    this.recorder.forget(registrationId);
     this.entries.delete(registrationId);
     entry.state = 'stopped';
     entry.generation += 1;
@@ -196,7 +209,8 @@ export class StreamRegistryService
     } else {
       this.connections.release(entry.instanceUrl, entry, entry.instance.maxConnections);
     }
-    this.logger.log(`stream closed for ${registrationLabel(entry.registration)}: ${why}`);
+    if (!options.quiet)
+      this.logger.log(`stream closed for ${registrationLabel(entry.registration)}: ${why}`);
     return true;
   }
 
@@ -221,6 +235,8 @@ export class StreamRegistryService
     this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
     entry.state = 'open';
     entry.openedAt = Date.now();
+    entry.closedWithoutCode = false;
+    this.recorder.record(entry.id, 'streaming', { endpointInUse: entry.endpoint });
     entry.countedStream = stream;
     this.openStreams += 1;
     this.metrics.streamsOpen.labels(entry.instanceUrl).inc();
@@ -232,7 +248,14 @@ export class StreamRegistryService
     const entry = stream.context;
     if (entry.stream !== stream) return;
     try {
-      this.router.route(entry, data, isBinary, Date.now());
+      const refusal = this.router.route(entry, data, isBinary, Date.now());
+      if (refusal)
+        this.tokenRefused(
+          entry,
+          refusal.status,
+          refusal.error,
+          `an error frame said ${refusal.status}: ${refusal.error}`,
+        );
     } catch (error) {
       this.logger.error(
         `frame not handled for ${registrationLabel(entry.registration)}: ${(error as Error).message}`,
@@ -258,14 +281,19 @@ export class StreamRegistryService
     this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
     if (end.deliberate || entry.state === 'stopped' || this.stopping) return;
     if (end.reason === 'unauthorized') {
-      this.revoked(entry, end);
+      const status = end.status ?? 401;
+      this.tokenRefused(entry, status, '', `the upgrade answered HTTP ${status}`);
       return;
     }
     const cause = end.reason === 'closed' && end.opened ? '' : ` (${end.reason}: ${end.detail})`;
     const what = end.opened
       ? `stream closed with code ${end.code ?? 1006}${cause}`
       : `stream failed to open${cause}`;
-    this.retryLater(entry, end.reason, what);
+    // Mastodon closes a revoked token's sockets without a code; the reconnect
+    // tells whether it was that (401: one removal line) or a restart (it opens)
+    const quiet = end.opened && end.code === CLOSED_WITHOUT_CODE;
+    entry.closedWithoutCode = quiet;
+    this.retryLater(entry, end.reason, what, quiet);
   }
 
   private connect(entry: StreamEntry): void {
@@ -335,10 +363,17 @@ export class StreamRegistryService
     this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
     entry.attempt = 0;
     entry.openedAt = 0;
+    entry.closedWithoutCode = false;
+    this.recorder.record(entry.id, 'connecting');
     this.connect(entry);
   }
 
-  private retryLater(entry: StreamEntry, reason: StreamFailureLabel, what: string): void {
+  private retryLater(
+    entry: StreamEntry,
+    reason: StreamFailureLabel,
+    what: string,
+    quiet = false,
+  ): void {
     this.metrics.streamFailed(entry.instanceUrl, reason);
     if (entry.openedAt > 0 && Date.now() - entry.openedAt >= STABLE_CONNECTION_MS)
       entry.attempt = 0;
@@ -352,9 +387,10 @@ export class StreamRegistryService
     entry.state = 'backoff';
     clearTimeout(entry.retryTimer);
     entry.retryTimer = setTimeout(() => this.retry(entry), delay);
-    this.logger.warn(
-      `${what} for ${registrationLabel(entry.registration)}; reconnecting in ${delay} ms`,
-    );
+    this.recorder.record(entry.id, 'retrying', { lastError: what });
+    const line = `${what} for ${registrationLabel(entry.registration)}; reconnecting in ${delay} ms`;
+    if (quiet) this.logger.debug(line);
+    else this.logger.warn(line);
   }
 
   private retry(entry: StreamEntry): void {
@@ -364,25 +400,25 @@ export class StreamRegistryService
     this.connect(entry);
   }
 
-  /** 401/403 on the upgrade: the user revoked the token. The registration is removed unless renewed meanwhile. */
-  private revoked(entry: StreamEntry, end: StreamEnd): void {
-    const { id, lastUpdate } = entry.registration;
-    const label = registrationLabel(entry.registration);
+  /**
+   * Mastodon refused the token (401/403 on the upgrade, or an error frame on
+   * the open socket): the stream stops and the registration ends, unless it
+   * was renewed meanwhile. One log line (the removal's), whatever came before.
+   */
+  private tokenRefused(entry: StreamEntry, status: number, message: string, how: string): void {
+    const registration = entry.registration;
+    const { id, lastUpdate } = registration;
+    const detail = entry.closedWithoutCode ? `the stream closed without a code, then ${how}` : how;
     this.metrics.streamFailed(entry.instanceUrl, 'unauthorized');
-    this.stop(id, `token revoked (upgrade answered HTTP ${end.status ?? 401})`, { forget: true });
+    this.stop(id, detail, { forget: true, quiet: true });
     this.revokedRows.set(id, lastUpdate);
-    this.registrations.deleteByIdIfUnchanged(id, lastUpdate).then(
-      (deleted) => {
-        if (deleted) this.logger.warn(`registration ${label} removed: its token was revoked`);
-        else
-          this.logger.log(`registration ${label} was renewed or removed meanwhile: kept as it is`);
-      },
-      (error: unknown) => {
-        this.logger.error(
-          `registration ${label} could not be removed: ${(error as Error).message}`,
-        );
-      },
-    );
+    void this.removal
+      .remove(registration, refusalReason(status, message), detail)
+      .then((removed) => {
+        // not removed (renewed meanwhile, or the database failed): the token was refused all the same
+        if (!removed && !this.entries.has(id))
+          this.recorder.record(id, 'unauthorized', { lastError: detail });
+      });
   }
 
   /**

@@ -1,5 +1,10 @@
 import { Registrations1732300000000 } from './1732300000000-registrations.migration';
 import { Deliveries1732300000001 } from './1732300000001-deliveries.migration';
+import { RegistrationLifecycle1732300000003 } from './1732300000003-registration-lifecycle.migration';
 
 /** Listed explicitly (no globs) so the compiled apps find them wherever they run. */
-export const MIGRATIONS = [Registrations1732300000000, Deliveries1732300000001];
+export const MIGRATIONS = [
+  Registrations1732300000000,
+  Deliveries1732300000001,
+  RegistrationLifecycle1732300000003,
+];

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, LessThan, QueryFailedError, Repository } from 'typeorm';
+import { In, IsNull, LessThan, Not, QueryFailedError, Repository } from 'typeorm';
 import { SETTINGS, Settings, STREAM_ENDPOINTS, StreamEndpoint } from '@app/config';
 import { TokenCipher } from '@app/security';
 import { RegistrationEntity } from '../entities/registration.entity';
@@ -18,6 +18,7 @@ const REGISTRATION_COLUMNS = {
   callbackUrl: true,
   tag: true,
   endpoint: true,
+  state: true,
 } as const;
 
 /** A row's id and renewal stamp: enough to tell whether it changed since it was last read. */
@@ -42,9 +43,13 @@ function upsertStatements(rows: Repository<RegistrationEntity>): UpsertStatement
   const written = ['lastUpdate', 'accessToken', 'appSecret', 'callbackUrl', 'endpoint', 'updatedAt'];
   const inserted = [...key, ...written, 'createdAt'];
   const insert = `INSERT INTO ${table} (${inserted.map(q).join(', ')}) VALUES (${inserted.map((c) => `:${c}`).join(', ')})`;
+  // registering a removed registration again brings it back (the listener opens it as new);
+  // removalReason first: MySQL assigns left to right, and it needs the old state
+  const revive = (state: string) =>
+    `${q('removalReason')} = NULL, ${q('state')} = CASE WHEN ${state} = 'removed' THEN NULL ELSE ${state} END`;
   const statements: UpsertStatements = {
     update:
-      `UPDATE ${table} SET ${written.map((c) => `${q(c)} = :${c}`).join(', ')} ` +
+      `UPDATE ${table} SET ${written.map((c) => `${q(c)} = :${c}`).join(', ')}, ${revive(q('state'))} ` +
       `WHERE ${key.map((c) => `${q(c)} = :${c}`).join(' AND ')}`,
     insert,
   };
@@ -52,13 +57,13 @@ function upsertStatements(rows: Repository<RegistrationEntity>): UpsertStatement
   if (type === 'postgres') {
     statements.native = {
       // xmax is 0 only on a freshly inserted row version
-      sql: `${insert} ON CONFLICT (${key.map(q).join(', ')}) DO UPDATE SET ${written.map((c) => `${q(c)} = EXCLUDED.${q(c)}`).join(', ')} RETURNING (xmax = 0) AS ${q('created')}`,
+      sql: `${insert} ON CONFLICT (${key.map(q).join(', ')}) DO UPDATE SET ${written.map((c) => `${q(c)} = EXCLUDED.${q(c)}`).join(', ')}, ${revive(`${table}.${q('state')}`)} RETURNING (xmax = 0) AS ${q('created')}`,
       created: (result) => (result.records as { created: boolean }[])[0]?.created === true,
     };
   } else if (type === 'mysql' || type === 'mariadb') {
     statements.native = {
       // MySQL counts 1 affected row for an insert, 2 for an update
-      sql: `${insert} ON DUPLICATE KEY UPDATE ${written.map((c) => `${q(c)} = VALUES(${q(c)})`).join(', ')}`,
+      sql: `${insert} ON DUPLICATE KEY UPDATE ${written.map((c) => `${q(c)} = VALUES(${q(c)})`).join(', ')}, ${revive(q('state'))}`,
       created: (result) => result.affected === 1,
     };
   }
@@ -135,20 +140,6 @@ export class RegistrationRepository {
     return (result.affected ?? 0) > 0;
   }
 
-  /**
-   * Deletes the row only if it was not renewed since the listener read it
-   * (`lastUpdate` unchanged): a revoked token must not take a fresh registration with it.
-   */
-  async deleteByIdIfUnchanged(id: number, lastUpdate: number): Promise<boolean> {
-    const result = await this.rows.delete({ id, lastUpdate });
-    return (result.affected ?? 0) > 0;
-  }
-
-  /** Deletes those of `ids` still not renewed since `before` (ms): a row renewed meanwhile stays. */
-  async deleteExpiredByIds(ids: number[], before: number): Promise<void> {
-    for (const batch of batches(ids)) await this.rows.delete({ id: In(batch), lastUpdate: LessThan(before) });
-  }
-
   async findByKey(key: RegistrationKey): Promise<Registration | undefined> {
     const row = await this.rows.findOne({
       select: REGISTRATION_COLUMNS,
@@ -212,9 +203,15 @@ export class RegistrationRepository {
     return this.rows.count();
   }
 
-  /** Ids of registrations not renewed since `before` (ms). */
+  /** Ids of registrations not renewed since `before` (ms) and not removed already. */
   async findExpiredIds(before: number): Promise<number[]> {
-    const rows = await this.rows.find({ select: { id: true }, where: { lastUpdate: LessThan(before) } });
+    const rows = await this.rows.find({
+      select: { id: true },
+      where: [
+        { lastUpdate: LessThan(before), state: IsNull() },
+        { lastUpdate: LessThan(before), state: Not('removed') },
+      ],
+    });
     return rows.map((r) => r.id);
   }
 
@@ -254,6 +251,7 @@ export class RegistrationRepository {
       appSecretHash: row.appSecret,
       callbackUrl: row.callbackUrl,
       endpoint,
+      ...(row.state === 'removed' ? { removed: true } : {}),
     };
   }
 }
