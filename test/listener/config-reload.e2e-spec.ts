@@ -55,7 +55,7 @@ describe('listener: config reload (SIGHUP)', () => {
     await waitFor(() => removedConnection.closed, { what: 'the removed app’s stream to close' });
     expect(keptConnection.closed).toBe(false);
     await h.waitForRemoval('alpha', 'removed-app', 'config');
-    expect(h.listener.logs).toContain('removed-app removed (config): app is no longer in app_map');
+    await h.waitForListenerLog('removed-app removed (config): app is no longer in app_map');
 
     // putting the app back does not revive what ended; its app server registering again does
     await reload((apps) => {
@@ -96,7 +96,7 @@ describe('listener: config reload (SIGHUP)', () => {
       what: 'the stream registered with the old secret to close',
     });
     await h.waitForRemoval('alpha', 'rotated', 'config');
-    expect(h.listener.logs).toContain('rotated removed (config): app secret changed since the registration');
+    await h.waitForListenerLog('rotated removed (config): app secret changed since the registration');
     expect(h.fake('alpha').openConnections(token)).toHaveLength(0);
   });
 

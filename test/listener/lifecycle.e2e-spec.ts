@@ -145,6 +145,7 @@ describe('listener: registration lifecycle', () => {
     });
     expect(await removedCount('revoked')).toBe(before + 1);
     // one revocation, one line, at info; no warning about the close that preceded it
+    await h.waitForListenerLog('gated.test jp.example.relaytest mine removed (revoked)');
     const lines = h.listener.logs
       .split('\n')
       .filter((line) => line.includes('gated.test jp.example.relaytest mine'))
