@@ -30,6 +30,17 @@ export function readEnvironment(env: RawEnv = process.env, cwd = process.cwd()):
   return { ...fromFile, ...env };
 }
 
+/**
+ * A 32-byte key written as 64 hex digits or 44 base64 characters (TOKEN_ENCRYPTION_KEY,
+ * and the admin CLI's --from-key). The value is never echoed in the error.
+ */
+export function parseEncryptionKey(name: string, value: string): Buffer {
+  const text = value.trim();
+  const key = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64');
+  if (key.length !== 32) throw new ConfigError(`${name} must be 32 bytes, written as 64 hex digits or 44 base64 characters`);
+  return key;
+}
+
 class EnvReader {
   constructor(private readonly env: RawEnv) {}
 
@@ -86,12 +97,7 @@ class EnvReader {
 
   key(name: string): Buffer | undefined {
     const value = this.raw(name);
-    if (value === undefined) return undefined;
-    const key = /^[0-9a-fA-F]{64}$/.test(value) ? Buffer.from(value, 'hex') : Buffer.from(value, 'base64');
-    if (key.length !== 32) {
-      this.fail(name, 'must be 32 bytes, written as 64 hex digits or 44 base64 characters', value);
-    }
-    return key;
+    return value === undefined ? undefined : parseEncryptionKey(name, value);
   }
 }
 
@@ -103,6 +109,26 @@ function readDialect(reader: EnvReader, env: RawEnv): DbDialect | undefined {
     );
   }
   return reader.oneOf('DB_DIALECT', DB_DIALECTS, undefined);
+}
+
+function readApiSettings(r: EnvReader): Settings['api'] {
+  const timeouts = {
+    headersMs: r.int('API_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+    requestMs: r.int('API_REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),
+    idleMs: r.int('API_IDLE_TIMEOUT_MS', 75_000, 100, 3_600_000),
+    keepAliveMs: r.int('API_KEEP_ALIVE_TIMEOUT_MS', 72_000, 100, 3_600_000),
+  };
+  // Node refuses a headers limit beyond the request limit; an idle limit under the keep-alive one would cut reusable sockets early
+  if (timeouts.headersMs > timeouts.requestMs)
+    throw new ConfigError('API_HEADERS_TIMEOUT_MS must not be larger than API_REQUEST_TIMEOUT_MS');
+  if (timeouts.idleMs < timeouts.keepAliveMs)
+    throw new ConfigError('API_IDLE_TIMEOUT_MS must not be smaller than API_KEEP_ALIVE_TIMEOUT_MS');
+  return {
+    host: r.string('HOST', '0.0.0.0'),
+    port: r.port('PORT', 4002, 0)!,
+    bodyLimitBytes: r.int('API_BODY_LIMIT_BYTES', 16_384, 1_024, 1_048_576),
+    timeouts,
+  };
 }
 
 /** Validates the environment into typed settings; throws ConfigError on the first bad variable. */
@@ -137,16 +163,12 @@ export function parseSettings(env: RawEnv, cwd = process.cwd()): Settings {
 
   return {
     database,
+    api: readApiSettings(r),
     configDir: path.resolve(cwd, r.string('CONFIG_DIR', 'config')),
     logLevel: r.oneOf<LogLevel>('LOG_LEVEL', LOG_LEVELS, 'info'),
     registrationTtlHours: r.int('REGISTRATION_TTL_HOURS', 72, 1, 24 * 365),
     tokenEncryptionKey: r.key('TOKEN_ENCRYPTION_KEY'),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
-    api: {
-      host: r.string('HOST', '0.0.0.0'),
-      port: r.port('PORT', 4002, 0)!,
-      bodyLimitBytes: r.int('API_BODY_LIMIT_BYTES', 16_384, 1_024, 1_048_576),
-    },
     listener: {
       host: r.string('LISTENER_HOST', '0.0.0.0'),
       port: r.port('LISTENER_PORT', 4102, 0)!,

@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { SETTINGS, Settings } from '@app/config';
 import { dataSourceOptions, ENTITIES } from './data-source-options';
 import { DatabaseHealthService } from './database-health.service';
+import { ClusterReportRepository } from './repositories/cluster-report.repository';
 import { PendingDeliveryRepository } from './repositories/pending-delivery.repository';
 import { RegistrationRepository } from './repositories/registration.repository';
 import { RegistrationStateRepository } from './repositories/registration-state.repository';
@@ -11,6 +12,7 @@ const REPOSITORIES = [
   RegistrationRepository,
   RegistrationStateRepository,
   PendingDeliveryRepository,
+  ClusterReportRepository,
   DatabaseHealthService,
 ];
 

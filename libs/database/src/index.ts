@@ -7,6 +7,7 @@ export * from './entities/pending-delivery.entity';
 export * from './entities/registration.entity';
 export * from './registration';
 export * from './registration-lifecycle';
+export * from './repositories/cluster-report.repository';
 export * from './repositories/pending-delivery.repository';
 export * from './repositories/registration.repository';
 export * from './repositories/registration-state.repository';
