@@ -24,7 +24,8 @@ function say(line: string): void {
 }
 
 function portOf(app: INestApplication): number {
-  return (app.getHttpServer().address() as AddressInfo).port;
+  const server = app.getHttpServer() as { address(): AddressInfo };
+  return server.address().port;
 }
 
 async function post(url: string, fields: Record<string, string>): Promise<string> {
