@@ -239,7 +239,9 @@ describe('listener: streams, events and lifecycle', () => {
     );
     await waitFor(() => connection.closed, { what: 'the expired stream to close' });
     await h.waitForRemoval('alpha', 'stale', 'expired');
-    expect(await h.metric('msl_registrations_removed_total', { reason: 'expired' })).toBe(1);
+    await waitFor(async () => (await h.metric('msl_registrations_removed_total', { reason: 'expired' })) === 1, {
+      what: 'the expiry to be counted',
+    });
   });
 
   it('survives garbage frames and keeps relaying', async () => {
