@@ -18,7 +18,7 @@ describe('migrations on a fresh database', () => {
       const registrations = await runner.getTable(REGISTRATIONS_TABLE);
       expect(registrations?.columns.map((c) => c.name).sort()).toEqual(
         [
-          ...['accessToken', 'appId', 'appSecret', 'callbackUrl', 'createdAt', 'endpoint', 'id', 'instanceUrl', 'lastUpdate', 'tag', 'updatedAt'],
+          ...['accessToken', 'appId', 'appSecret', 'callbackUrl', 'createdAt', 'endpoint', 'id', 'instanceUrl', 'lastNotificationId', 'lastUpdate', 'tag', 'updatedAt'],
           ...['state', 'stateSince', 'lastError', 'lastRelayedAt', 'heldBy', 'endpointInUse', 'removalReason'],
         ].sort(),
       );
@@ -26,6 +26,9 @@ describe('migrations on a fresh database', () => {
       expect(key?.isUnique).toBe(true);
       expect(key?.columnNames.sort()).toEqual(['appId', 'instanceUrl', 'tag']);
       expect(await runner.hasTable(DELIVERIES_TABLE)).toBe(true);
+      const cursor = registrations?.findColumnByName('lastNotificationId');
+      expect(cursor?.isNullable).toBe(true);
+      expect(cursor?.length).toBe('64');
     } finally {
       await runner.release();
     }

@@ -215,6 +215,32 @@ export class ListenerHarness {
     for (const app of [this.api, this.listener]) if (app.pid) process.kill(app.pid, 'SIGHUP');
   }
 
+  /**
+   * Stops the listener with `signal` (SIGKILL: nothing runs at exit) and, unless
+   * `start` is false, starts a new one with the same environment.
+   */
+  async restartListener(signal: NodeJS.Signals, start = true): Promise<void> {
+    const env = this.listener.env;
+    await this.listener.stop(signal);
+    if (start) this.listener = await AppProcess.start('listener', env);
+  }
+
+  /** Starts the listener again after restartListener(signal, false). */
+  async startListener(): Promise<void> {
+    this.listener = await AppProcess.start('listener', this.listener.env);
+  }
+
+  /** The stored catch-up cursor of `tag` on `instance`. */
+  async cursor(instance: string, tag: string): Promise<string | null | undefined> {
+    const rows: { lastNotificationId: string | null }[] = await this.db.dataSource.query(
+      this.sql(
+        'SELECT "lastNotificationId" FROM stream_listener_registrations WHERE "instanceUrl" = ? AND tag = ?',
+      ),
+      [this.instanceUrl(instance), tag],
+    );
+    return rows[0]?.lastNotificationId;
+  }
+
   async waitForListenerLog(text: string, timeoutMs = 20_000): Promise<void> {
     await waitFor(() => this.listener.logs.includes(text), {
       timeoutMs,

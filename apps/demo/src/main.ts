@@ -12,9 +12,9 @@ import { createListenerApp } from '@app/listener/listener.bootstrap';
 import { DemoInstance } from './demo-instance';
 import { DemoReceiver } from './demo-receiver';
 
-/** Apart from `npm start`'s ./data and port 5488, so that both can run side by side. */
+/** Apart from `npm start`'s (./data, 5488) and the benchmark's (5487), so that they can run side by side. */
 const DEMO_PG_DIR = 'data/demo-postgres';
-const DEMO_PG_PORT = '5487';
+const DEMO_PG_PORT = '5486';
 const DEMO_DB_NAME = 'mastodon_streaming_listener_demo';
 const APP_ID = 'demo.app';
 const DEADLINE_MS = 45_000;

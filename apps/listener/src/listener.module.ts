@@ -5,6 +5,8 @@ import { ConfigModule, Settings } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { MastodonModule } from '@app/mastodon';
 import { LoggingModule, MetricsModule } from '@app/observability';
+import { CatchUpCursorsService } from './catch-up/catch-up-cursors.service';
+import { CatchUpService } from './catch-up/catch-up.service';
 import { EventRouterService } from './events/event-router.service';
 import { HealthController } from './health/health.controller';
 import { LifecycleEventsService } from './lifecycle/lifecycle-events.service';
@@ -37,6 +39,8 @@ export class ListenerModule {
       controllers: [HealthController],
       providers: [
         ListenerMetrics,
+        CatchUpCursorsService,
+        CatchUpService,
         LifecycleMetrics,
         RegistrationStateRecorder,
         LifecycleEventsService,

@@ -9,6 +9,16 @@ type RawEnv = Record<string, string | undefined>;
 /** Variables whose values must never be echoed in an error message. */
 const SECRET_VARIABLES = new Set(['DB_PASS', 'TOKEN_ENCRYPTION_KEY']);
 
+function envFilePath(env: RawEnv, cwd: string): string {
+  return path.resolve(cwd, env.ENV_FILE?.trim() || '.env.production');
+}
+
+/** The env file that readEnvironment reads, when there is one. */
+export function environmentFile(env: RawEnv = process.env, cwd = process.cwd()): string | undefined {
+  const file = envFilePath(env, cwd);
+  return fs.existsSync(file) ? file : undefined;
+}
+
 /**
  * Reads `.env.production` (or the file named by ENV_FILE) under the process
  * environment: a variable set in the environment wins over the file, as with
@@ -16,7 +26,7 @@ const SECRET_VARIABLES = new Set(['DB_PASS', 'TOKEN_ENCRYPTION_KEY']);
  */
 export function readEnvironment(env: RawEnv = process.env, cwd = process.cwd()): RawEnv {
   const named = env.ENV_FILE?.trim() || undefined;
-  const file = path.resolve(cwd, named ?? '.env.production');
+  const file = envFilePath(env, cwd);
   if (!fs.existsSync(file)) {
     if (named) throw new ConfigError(`ENV_FILE: file not found: ${file}`);
     return { ...env };
@@ -179,6 +189,13 @@ export function parseSettings(env: RawEnv, cwd = process.cwd()): Settings {
       reconnectBaseMs: r.int('STREAM_RECONNECT_BASE_MS', 1_000, 10, 3_600_000),
       reconnectMaxMs: r.int('STREAM_RECONNECT_MAX_MS', 300_000, 10, 86_400_000),
       maxOpeningPerInstance: r.int('STREAM_MAX_OPENING_PER_INSTANCE', 50, 1, 100_000),
+      probeBaseMs: r.int('STREAM_PROBE_BASE_MS', 1_000, 10, 3_600_000),
+      probeMaxMs: r.int('STREAM_PROBE_MAX_MS', 5_000, 10, 3_600_000),
+    },
+    catchUp: {
+      maxItems: r.int('CATCHUP_MAX_ITEMS', 200, 0, 10_000),
+      maxAgeHours: r.int('CATCHUP_MAX_AGE_HOURS', 24, 1, 24 * 30),
+      maxConcurrencyPerInstance: r.int('CATCHUP_MAX_CONCURRENCY_PER_INSTANCE', 8, 1, 1_000),
     },
     callback: {
       timeoutMs: r.int('CALLBACK_TIMEOUT_MS', 10_000, 100, 600_000),

@@ -68,6 +68,17 @@ export interface Settings {
     reconnectMaxMs: number;
     /** How many stream handshakes may be in progress at once per instance. */
     maxOpeningPerInstance: number;
+    /** While an instance is unreachable, one probe retries it with backoff between these bounds. */
+    probeBaseMs: number;
+    probeMaxMs: number;
+  };
+  catchUp: {
+    /** Newest missed objects relayed per gap; older ones are skipped (counted and logged). */
+    maxItems: number;
+    /** Missed objects older than this are skipped. */
+    maxAgeHours: number;
+    /** REST requests of catch-up in flight at once per instance. */
+    maxConcurrencyPerInstance: number;
   };
   callback: {
     timeoutMs: number;

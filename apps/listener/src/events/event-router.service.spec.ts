@@ -1,7 +1,8 @@
-import { CallbackDispatcher, RelayEvent } from '@app/callback';
+import { RelayEvent } from '@app/callback';
 import { AppConfigService, AppEntry, ConfigMaps } from '@app/config';
 import { Registration } from '@app/database';
 import { strictStub } from '../../../../test/support/strict-stub';
+import { CatchUpService } from '../catch-up/catch-up.service';
 import { RegistrationStateRecorder } from '../lifecycle/registration-state.recorder';
 import { ListenerMetrics } from '../listener.metrics';
 import { EventRouterService, RoutableStream } from './event-router.service';
@@ -52,7 +53,7 @@ describe('EventRouterService', () => {
     relayed = jest.fn();
     withApps({ app: { secret: 's' } });
     router = new EventRouterService(
-      strictStub<CallbackDispatcher>('CallbackDispatcher', { dispatch }),
+      strictStub<CatchUpService>('CatchUpService', { relay: dispatch }),
       strictStub<ListenerMetrics>('ListenerMetrics', { eventReceived }),
       config,
       strictStub<RegistrationStateRecorder>('RegistrationStateRecorder', { relayed }),
@@ -71,6 +72,7 @@ describe('EventRouterService', () => {
       callbackUrl: 'https://cb.example/hook',
       event: 'notification',
       payload,
+      objectId: '9',
       receivedAt: 1234,
     });
     expect(dispatch.mock.calls[0][0].payload).toBe(payload);

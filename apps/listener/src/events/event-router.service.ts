@@ -1,8 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { CallbackDispatcher } from '@app/callback';
 import { AppConfigService, ConfigMaps, DEFAULT_APP_EVENTS, StreamEndpoint } from '@app/config';
 import { Registration, registrationLabel } from '@app/database';
 import { frameExcerpt, isKnownStreamingEvent, parseStreamingFrame } from '@app/mastodon';
+import { CatchUpService } from '../catch-up/catch-up.service';
+import { objectIdOf } from '../catch-up/object-id';
 import { RegistrationStateRecorder } from '../lifecycle/registration-state.recorder';
 import { isTokenRefusal } from '../lifecycle/removal-reason';
 import { ListenerMetrics } from '../listener.metrics';
@@ -26,7 +27,8 @@ const MALFORMED_LOG_LINES_PER_SECOND = 10;
 /**
  * Decides what happens to each frame: the events the registration's app
  * receives (`events` in app_map, by default `notification` from any stream and
- * `conversation` from the direct stream) go to the callback dispatcher with the
+ * `conversation` from the direct stream) go to the callback dispatcher (through
+ * the catch-up seam, which may hold them while missed ones are fetched) with the
  * payload untouched; every other event is counted and dropped. An error frame
  * refusing the token is handed back to the stream's owner. Runs for every
  * frame of every stream, so it parses only the outer JSON and writes nothing.
@@ -42,7 +44,7 @@ export class EventRouterService {
   private appEventsFrom: ConfigMaps | undefined;
 
   constructor(
-    private readonly dispatcher: CallbackDispatcher,
+    private readonly catchUp: CatchUpService,
     private readonly metrics: ListenerMetrics,
     private readonly config: AppConfigService,
     private readonly recorder: RegistrationStateRecorder,
@@ -84,7 +86,7 @@ export class EventRouterService {
     if (event === 'conversation' && source.endpoint !== 'direct') return undefined;
     const registration = source.registration;
     if (!this.eventsOf(registration.appId).has(event)) return undefined;
-    this.dispatcher.dispatch({
+    this.catchUp.relay({
       registrationId: registration.id,
       instanceUrl: registration.instanceUrl,
       tag: registration.tag,
@@ -92,6 +94,7 @@ export class EventRouterService {
       callbackUrl: registration.callbackUrl,
       event,
       payload: frame.payload,
+      objectId: objectIdOf(event, frame.payload),
       receivedAt,
     });
     this.recorder.relayed(registration.id, receivedAt);

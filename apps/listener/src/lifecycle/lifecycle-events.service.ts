@@ -9,7 +9,7 @@ export const REGISTRATION_REMOVED_EVENT = 'registration.removed';
  * Tells an app's callback that one of its registrations ended, when the app
  * asked for it (`lifecycleEvents: true` in app_map). The event goes through
  * the same dispatcher as notifications: signed, retried from the retry table,
- * in order after the registration's last relayed events.
+ * with a webhook-id derived from the registration and its removal.
  */
 @Injectable()
 export class LifecycleEventsService {
@@ -29,6 +29,9 @@ export class LifecycleEventsService {
       callbackUrl: registration.callbackUrl,
       event: REGISTRATION_REMOVED_EVENT,
       payload: { reason },
+      // one removal per registration as registered (its lastUpdate): the same removal told
+      // twice (a restart before it was stored) carries the same derived webhook-id
+      objectId: `removed@${registration.lastUpdate}`,
       receivedAt: at,
     });
     return true;

@@ -11,7 +11,9 @@ import {
   StreamTargetService,
 } from '@app/mastodon';
 import { urlForLog } from '@app/security';
+import { CatchUpService, TokenRefusal } from '../catch-up/catch-up.service';
 import { EventRouterService } from '../events/event-router.service';
+import { InstanceHealth, suggestsOutage } from '../instance-health/instance-health';
 import { RegistrationRemovalService } from '../lifecycle/registration-removal.service';
 import { RegistrationStateRecorder } from '../lifecycle/registration-state.recorder';
 import { refusalReason } from '../lifecycle/removal-reason';
@@ -38,7 +40,9 @@ const PING_SLICE_MS = 250;
  * instance's maxConnections and maxOpening), relays its frames to the event
  * router, pings every open stream from one shared timer, reconnects with
  * backoff, and ends the registration when the instance refuses its token.
- * Each stream's transitions go to the state recorder; removals to the removal service.
+ * While an instance is down its streams wait for one probe (InstanceHealth)
+ * instead of each retrying on its own backoff. Each stream's transitions go to
+ * the state recorder; removals to the removal service.
  */
 @Injectable()
 export class StreamRegistryService
@@ -50,6 +54,7 @@ export class StreamRegistryService
     this.startHandshake(entry),
   );
   private readonly connections = new OpeningLimiter<StreamEntry>((entry) => this.connect(entry));
+  private readonly health: InstanceHealth<StreamEntry>;
   private readonly listener: Settings['listener'];
   private pingTimer: NodeJS.Timeout | undefined;
   private readonly pingSlices: number;
@@ -75,13 +80,23 @@ export class StreamRegistryService
     private readonly removal: RegistrationRemovalService,
     private readonly dispatcher: CallbackDispatcher,
     private readonly metrics: ListenerMetrics,
+    private readonly catchUp: CatchUpService,
     @Inject(SETTINGS) settings: Settings,
   ) {
     this.listener = settings.listener;
     this.pingSlices = Math.max(1, Math.round(this.listener.pingIntervalMs / PING_SLICE_MS));
+    this.health = new InstanceHealth<StreamEntry>(
+      { probeBaseMs: this.listener.probeBaseMs, probeMaxMs: this.listener.probeMaxMs },
+      {
+        instanceDown: (key) => this.instanceDown(key),
+        probe: (entry) => this.retry(entry),
+        reopen: (key, waiting, downForMs) => this.reopen(key, waiting, downForMs),
+      },
+    );
   }
 
   onModuleInit(): void {
+    this.catchUp.onTokenRefused((id, reason, detail) => this.removeRefused(id, reason, detail));
     this.pingTimer = setInterval(
       () => this.pingSweep(),
       this.listener.pingIntervalMs / this.pingSlices,
@@ -89,18 +104,22 @@ export class StreamRegistryService
     this.pingTimer.unref();
   }
 
-  /** Closes every stream with 1001 (going away), then cuts what has not closed within a short grace. */
+  /**
+   * Closes every stream with 1001 (going away), then cuts what has not closed
+   * within a short grace. A stream stays its entry's current one while it
+   * closes, so frames still arriving on it are relayed (the dispatcher stores
+   * what it cannot deliver before the process exits).
+   */
   async onModuleDestroy(): Promise<void> {
     this.stopping = true;
     clearInterval(this.pingTimer);
+    this.health.stop();
     const count = this.entries.size;
     for (const entry of this.entries.values()) {
       entry.state = 'stopped';
       entry.generation += 1;
       clearTimeout(entry.retryTimer);
-      const stream = entry.stream;
-      entry.stream = undefined;
-      stream?.close(1001, 'listener shutting down');
+      entry.stream?.close(1001, 'listener shutting down');
     }
     this.entries.clear();
     if (this.liveStreams.size > 0) {
@@ -188,6 +207,7 @@ export class StreamRegistryService
     options: { forget: boolean; quiet?: boolean },
   ): boolean {
     const entry = this.entries.get(registrationId);
+    this.catchUp.stopped(registrationId, options.forget);
     if (options.forget) {
       this.dispatcher.forgetRegistration(registrationId);
       this.revokedRows.delete(registrationId);
@@ -195,6 +215,7 @@ export class StreamRegistryService
     if (!entry) return false;
     this.recorder.forget(registrationId);
     this.entries.delete(registrationId);
+    this.health.forget(entry.instanceUrl, entry);
     entry.state = 'stopped';
     entry.generation += 1;
     clearTimeout(entry.retryTimer);
@@ -233,6 +254,7 @@ export class StreamRegistryService
       return;
     }
     this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
+    this.health.reachable(entry.instanceUrl);
     entry.state = 'open';
     entry.openedAt = Date.now();
     entry.closedWithoutCode = false;
@@ -242,6 +264,7 @@ export class StreamRegistryService
     this.metrics.streamsOpen.labels(entry.instanceUrl).inc();
     this.metrics.connects.labels(entry.instanceUrl).inc();
     this.logger.log(`stream open: ${entry.endpoint} for ${registrationLabel(entry.registration)}`);
+    this.catchUp.opened(entry);
   }
 
   streamMessage(stream: MastodonStream<StreamEntry>, data: Buffer, isBinary: boolean): void {
@@ -252,8 +275,7 @@ export class StreamRegistryService
       if (refusal)
         this.tokenRefused(
           entry,
-          refusal.status,
-          refusal.error,
+          refusalReason(refusal.status, refusal.error),
           `an error frame said ${refusal.status}: ${refusal.error}`,
         );
     } catch (error) {
@@ -280,9 +302,11 @@ export class StreamRegistryService
     entry.stream = undefined;
     this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
     if (end.deliberate || entry.state === 'stopped' || this.stopping) return;
+    if (suggestsOutage(end)) this.health.unreachable(entry.instanceUrl, entry);
+    else if (!end.opened) this.health.reachable(entry.instanceUrl);
     if (end.reason === 'unauthorized') {
       const status = end.status ?? 401;
-      this.tokenRefused(entry, status, '', `the upgrade answered HTTP ${status}`);
+      this.tokenRefused(entry, refusalReason(status), `the upgrade answered HTTP ${status}`);
       return;
     }
     const cause = end.reason === 'closed' && end.opened ? '' : ` (${end.reason}: ${end.detail})`;
@@ -298,6 +322,10 @@ export class StreamRegistryService
 
   private connect(entry: StreamEntry): void {
     if (entry.state === 'stopped' || this.stopping) return;
+    if (!this.health.mayConnect(entry.instanceUrl, entry)) {
+      this.waitForInstance(entry);
+      return;
+    }
     const generation = ++entry.generation;
     entry.state = 'resolving';
     const registration = entry.registration;
@@ -319,6 +347,7 @@ export class StreamRegistryService
         (error: unknown) => {
           if (entry.generation !== generation || entry.state !== 'resolving') return;
           const reason = error instanceof StreamTargetError ? error.reason : 'instance_info';
+          if (reason === 'instance_info') this.health.unreachable(entry.instanceUrl, entry);
           this.retryLater(
             entry,
             reason,
@@ -337,6 +366,11 @@ export class StreamRegistryService
     const target = entry.target;
     if (entry.state === 'stopped' || this.stopping || !target) {
       this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
+      return;
+    }
+    if (!this.health.mayConnect(entry.instanceUrl, entry)) {
+      this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
+      this.waitForInstance(entry);
       return;
     }
     entry.state = 'connecting';
@@ -378,6 +412,10 @@ export class StreamRegistryService
     if (entry.openedAt > 0 && Date.now() - entry.openedAt >= STABLE_CONNECTION_MS)
       entry.attempt = 0;
     entry.openedAt = 0;
+    if (this.health.isDown(entry.instanceUrl)) {
+      this.waitForInstance(entry);
+      return;
+    }
     const delay = reconnectDelay(
       entry.attempt,
       this.listener.reconnectBaseMs,
@@ -393,32 +431,67 @@ export class StreamRegistryService
     else this.logger.warn(line);
   }
 
+  /** The reconnect timer of `entry` fired, or its instance chose it as the probe. */
   private retry(entry: StreamEntry): void {
     entry.retryTimer = undefined;
-    if (entry.state !== 'backoff' || this.stopping) return;
+    if ((entry.state !== 'backoff' && entry.state !== 'waiting_instance') || this.stopping) return;
     this.metrics.reconnects.labels(entry.instanceUrl).inc();
     this.connect(entry);
   }
 
+  /** The instance of `entry` is down: no attempt of its own until the probe gets through. */
+  private waitForInstance(entry: StreamEntry): void {
+    clearTimeout(entry.retryTimer);
+    entry.retryTimer = undefined;
+    entry.state = 'waiting_instance';
+    this.health.wait(entry.instanceUrl, entry);
+  }
+
+  /** `instanceUrl` went down: its streams waiting on their own backoff wait for the probe instead. */
+  private instanceDown(instanceUrl: string): void {
+    for (const entry of this.entries.values()) {
+      if (entry.instanceUrl === instanceUrl && entry.state === 'backoff')
+        this.waitForInstance(entry);
+    }
+    this.logger.warn(
+      `${instanceUrl} looks unreachable: its streams wait for one probe (${this.health.waitingCount(instanceUrl)} waiting)`,
+    );
+  }
+
+  /** The probe got through: every stream that waited for `instanceUrl` reopens now, through the opening limit. */
+  private reopen(instanceUrl: string, waiting: StreamEntry[], downForMs: number): void {
+    this.logger.log(
+      `${instanceUrl} answers again after ${Math.round(downForMs / 100) / 10} s: reopening ${waiting.length} waiting stream(s)`,
+    );
+    for (const entry of waiting) this.retry(entry);
+  }
+
   /**
-   * Mastodon refused the token (401/403 on the upgrade, or an error frame on
-   * the open socket): the stream stops and the registration ends, unless it
-   * was renewed meanwhile. One log line (the removal's), whatever came before.
+   * The REST API of catch-up refused the token (401 `revoked`, 403 `scope`:
+   * it may not read notifications): the same end as a refusal on the stream.
    */
-  private tokenRefused(entry: StreamEntry, status: number, message: string, how: string): void {
+  removeRefused(registrationId: number, reason: TokenRefusal, detail: string): void {
+    const entry = this.entries.get(registrationId);
+    if (entry) this.tokenRefused(entry, reason, detail);
+  }
+
+  /**
+   * Mastodon refused the token (401/403 on the upgrade, an error frame on the
+   * open socket, or the REST API): the stream stops and the registration ends,
+   * unless it was renewed meanwhile. One log line (the removal's), whatever came before.
+   */
+  private tokenRefused(entry: StreamEntry, reason: TokenRefusal, how: string): void {
     const registration = entry.registration;
     const { id, lastUpdate } = registration;
     const detail = entry.closedWithoutCode ? `the stream closed without a code, then ${how}` : how;
     this.metrics.streamFailed(entry.instanceUrl, 'unauthorized');
     this.stop(id, detail, { forget: true, quiet: true });
     this.revokedRows.set(id, lastUpdate);
-    void this.removal
-      .remove(registration, refusalReason(status, message), detail)
-      .then((removed) => {
-        // not removed (renewed meanwhile, or the database failed): the token was refused all the same
-        if (!removed && !this.entries.has(id))
-          this.recorder.record(id, 'unauthorized', { lastError: detail });
-      });
+    void this.removal.remove(registration, reason, detail).then((removed) => {
+      // not removed (renewed meanwhile, or the database failed): the token was refused all the same
+      if (!removed && !this.entries.has(id))
+        this.recorder.record(id, 'unauthorized', { lastError: detail });
+    });
   }
 
   /**
