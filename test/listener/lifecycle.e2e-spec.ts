@@ -263,6 +263,36 @@ describe('listener: registration lifecycle', () => {
     });
   });
 
+  it('a token that may read statuses but not notifications gets no frame: the REST floor call ends it for its scope', async () => {
+    const scope = await removedCount('scope');
+    const statusesOnly = token();
+    h.fake('refusing').addToken(statusesOnly, ['read:statuses']);
+    // the user stream needs read:statuses only: Mastodon opens it and says nothing
+    await h.registered({
+      instance: 'refusing',
+      tag: 'statuses-only',
+      token: statusesOnly,
+      endpoint: 'user',
+    });
+    await h.waitForRemoval('refusing', 'statuses-only', 'scope');
+    expect((await status('refusing', 'statuses-only')).lastError).toBe(
+      'GET /api/v1/notifications answered HTTP 403',
+    );
+    await removedCountReaches('scope', scope + 1);
+    await waitFor(() => h.fake('refusing').openConnections(statusesOnly).length === 0, {
+      what: 'the listener to close its stream',
+    });
+
+    // and a token the REST API no longer takes is revoked, whatever the stream said
+    const revoked = await removedCount('revoked');
+    const restRevoked = token();
+    h.fake('refusing').addToken(restRevoked);
+    h.fake('refusing').refuseRest(401, 1);
+    await h.registered({ instance: 'refusing', tag: 'rest-revoked', token: restRevoked });
+    await h.waitForRemoval('refusing', 'rest-revoked', 'revoked');
+    await removedCountReaches('revoked', revoked + 1);
+  });
+
   it('a callback answering 410 ends the registration, counted as gone', async () => {
     const gone = await removedCount('gone');
     const mine = token();
