@@ -179,7 +179,8 @@ describe('listener: streams, events and lifecycle', () => {
     h.fake('alpha').revokeToken(token, 1000);
     await h.waitForRemoval('alpha', 'revoked', 'revoked');
     await h.waitForListenerLog(
-      'registration https://alpha.test jp.example.relaytest revoked removed (revoked): the upgrade answered HTTP 401',
+      // the upgrade or the catch-up's REST call, whichever comes first, is refused
+      'registration https://alpha.test jp.example.relaytest revoked removed (revoked): ',
     );
     expect(
       await h.metric('msl_stream_failures_total', {

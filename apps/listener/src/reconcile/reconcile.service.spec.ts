@@ -301,7 +301,7 @@ describe('ReconcileService', () => {
   it('opens nothing for a removed row, and opens it again once registered again', async () => {
     repo.findAll.mockResolvedValueOnce([row(1, NOW, { removed: true })]);
     await service.runPass();
-    expect(calls).toContain('stop(1, registration removed, forget=true)');
+    expect(calls).toContain('stop(1, registration removed, forget=false)');
     expect(streams.ensure).not.toHaveBeenCalled();
     repo.findStampsSince.mockResolvedValueOnce([{ id: 1, lastUpdate: NOW + 1 }]);
     repo.findByIds.mockResolvedValueOnce([row(1, NOW + 1)]);
@@ -330,8 +330,8 @@ describe('ReconcileService', () => {
     instanceAllowed = true;
     reloadListener!();
     expect(calls).toEqual([
-      'stop(1, registration removed, forget=true)',
-      'stop(2, registration removed, forget=true)',
+      'stop(1, registration removed, forget=false)',
+      'stop(2, registration removed, forget=false)',
       'refreshLimits',
     ]);
   });

@@ -215,7 +215,8 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
   /** Opens or updates the stream of an allowed row, closes that of a refused one; returns whether it is allowed. */
   private apply(row: Registration): boolean {
     if (row.removed) {
-      this.streams.stop(row.id, 'registration removed', { forget: true });
+      // what the removal left to deliver (its registration.removed event) stays in the dispatcher
+      this.streams.stop(row.id, 'registration removed', { forget: false });
       return true;
     }
     const verdict = this.policy.evaluate(row);
