@@ -17,7 +17,10 @@ describe('migrations on a fresh database', () => {
     try {
       const registrations = await runner.getTable(REGISTRATIONS_TABLE);
       expect(registrations?.columns.map((c) => c.name).sort()).toEqual(
-        ['accessToken', 'appId', 'appSecret', 'callbackUrl', 'createdAt', 'endpoint', 'id', 'instanceUrl', 'lastNotificationId', 'lastUpdate', 'tag', 'updatedAt'].sort(),
+        [
+          ...['accessToken', 'appId', 'appSecret', 'callbackUrl', 'createdAt', 'endpoint', 'id', 'instanceUrl', 'lastNotificationId', 'lastUpdate', 'tag', 'updatedAt'],
+          ...['state', 'stateSince', 'lastError', 'lastRelayedAt', 'heldBy', 'endpointInUse', 'removalReason'],
+        ].sort(),
       );
       const key = registrations?.indices.find((i) => i.name === 'iat');
       expect(key?.isUnique).toBe(true);

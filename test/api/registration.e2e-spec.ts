@@ -940,6 +940,56 @@ describe('registration API (POST /register, POST /unregister)', () => {
         'app_id',
         'app_secret',
       ]);
+      const status = document.paths['/status'].post;
+      expect(Object.keys(status.requestBody!.content).sort()).toEqual([
+        'application/json',
+        'application/x-www-form-urlencoded',
+      ]);
+      expect(Object.keys(status.responses).sort()).toEqual([
+        '200',
+        '400',
+        '401',
+        '403',
+        '404',
+        '413',
+        '415',
+        '503',
+      ]);
+      const answerSchema = document.components.schemas.RegistrationStatusDto.properties as Record<
+        string,
+        { example?: unknown; enum?: unknown[] }
+      >;
+      expect(Object.keys(answerSchema).sort()).toEqual(
+        [
+          'endpoint',
+          'expiresAt',
+          'lastError',
+          'lastRelayedAt',
+          'removalReason',
+          'since',
+          'state',
+          'transport',
+        ].sort(),
+      );
+      expect(answerSchema.state.enum).toEqual([
+        'connecting',
+        'streaming',
+        'retrying',
+        'unauthorized',
+        'removed',
+      ]);
+      expect(answerSchema.removalReason.enum).toEqual([
+        'revoked',
+        'scope',
+        'expired',
+        'config',
+        'gone',
+      ]);
+      for (const [name, property] of Object.entries(answerSchema))
+        expect({ name, example: property.example !== undefined }).toEqual({ name, example: true });
+      expect(JSON.stringify(document.components.schemas.RegistrationStatusDto)).not.toMatch(
+        /token"|access_token/,
+      );
       expect(Object.keys(document.components.schemas.ErrorResponseDto.properties).sort()).toEqual([
         'error',
         'message',

@@ -261,15 +261,13 @@ describe('listener: catch-up after a gap', () => {
       fake.addToken(token);
       fake.refuseRest(status, 1);
       await h.registered({ instance: 'gone', tag, token });
-      await waitFor(async () => (await h.row('gone', tag)) === undefined, {
-        what: `${tag} to be removed`,
-      });
+      await h.waitForRemoval('gone', tag, tag);
     }
     await h.waitForListenerLog(
-      'registration https://gone.test jp.example.relaytest revoked removed: its token was revoked',
+      'registration https://gone.test jp.example.relaytest revoked removed (revoked): GET /api/v1/notifications answered HTTP 401',
     );
     await h.waitForListenerLog(
-      'registration https://gone.test jp.example.relaytest scope removed: its token may not read notifications',
+      'registration https://gone.test jp.example.relaytest scope removed (scope): GET /api/v1/notifications answered HTTP 403',
     );
   });
 });

@@ -32,7 +32,7 @@ describe('listener: config reload (SIGHUP)', () => {
     });
   }
 
-  it('closes the streams of an app removed from app_map, keeps its rows, and reopens them when it comes back', async () => {
+  it('ends the registrations of an app removed from app_map (reason config); registering again brings one back', async () => {
     const [mine, theirs] = [newToken(), newToken()];
     h.fake('alpha').addToken(mine);
     h.fake('alpha').addToken(theirs);
@@ -54,15 +54,27 @@ describe('listener: config reload (SIGHUP)', () => {
     });
     await waitFor(() => removedConnection.closed, { what: 'the removed app’s stream to close' });
     expect(keptConnection.closed).toBe(false);
-    expect(await h.row('alpha', 'removed-app')).toBeDefined();
-    expect(h.listener.logs).toContain('removed-app: app is no longer in app_map');
+    await h.waitForRemoval('alpha', 'removed-app', 'config');
+    await h.waitForListenerLog('removed-app removed (config): app is no longer in app_map');
 
+    // putting the app back does not revive what ended; its app server registering again does
     await reload((apps) => {
       apps[OTHER_APP] = saved.app;
+    });
+    expect(h.fake('alpha').openConnections(theirs)).toHaveLength(0);
+    await h.registered({
+      instance: 'alpha',
+      tag: 'removed-app',
+      token: theirs,
+      appId: OTHER_APP,
+      appSecret: OTHER_SECRET,
     });
     await h
       .fake('alpha')
       .waitForConnection((c) => c.token === theirs && c.id !== removedConnection.id);
+    await waitFor(async () => (await h.lifecycle('alpha', 'removed-app'))?.state === 'streaming', {
+      what: 'the registration to stream again',
+    });
   });
 
   it('closes the streams of an app whose secret was rotated', async () => {
@@ -83,8 +95,8 @@ describe('listener: config reload (SIGHUP)', () => {
     await waitFor(() => connection.closed, {
       what: 'the stream registered with the old secret to close',
     });
-    expect(h.listener.logs).toContain('rotated: app secret changed since the registration');
-    expect(await h.row('alpha', 'rotated')).toBeDefined();
+    await h.waitForRemoval('alpha', 'rotated', 'config');
+    await h.waitForListenerLog('rotated removed (config): app secret changed since the registration');
     expect(h.fake('alpha').openConnections(token)).toHaveLength(0);
   });
 
@@ -98,7 +110,7 @@ describe('listener: config reload (SIGHUP)', () => {
       delete instances[h.instanceUrl('beta')];
     });
     await waitFor(() => connection.closed, { what: 'the stream of the removed instance to close' });
-    expect(await h.row('beta', 'beta-user')).toBeDefined();
+    await h.waitForRemoval('beta', 'beta-user', 'config');
     // streams of instances still configured stay open
     expect(h.fake('alpha').openCount).toBeGreaterThan(0);
   });

@@ -26,8 +26,8 @@ export interface HarnessOptions {
   instances: Record<string, FakeMastodonOptions>;
   /** instance_map entry extras by name (replaceUrl/replaceUrlWeb point at the fake unless given here). */
   entries?: Record<string, Record<string, unknown>>;
-  /** Apps besides APP_ID, by id. */
-  apps?: Record<string, { secret: string }>;
+  /** Apps besides APP_ID, by id, with any app_map keys besides `secret`. */
+  apps?: Record<string, { secret: string } & Record<string, unknown>>;
   env?: Record<string, string>;
   /** Further callbackUrlPrefix entries of every app, for receivers other than the harness's own. */
   callbackPrefixes?: string[];
@@ -129,6 +129,50 @@ export class ListenerHarness {
         app_secret: app.appSecret ?? APP_SECRET,
       }),
     });
+  }
+
+  /** POST /status for `tag` on `instance`, as JSON. */
+  async status(
+    instance: string,
+    tag: string,
+    app: { appId?: string; appSecret?: string } = {},
+  ): Promise<Response> {
+    return fetch(`http://127.0.0.1:${this.apiPort}/status`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        instance_url: this.instanceUrl(instance),
+        tag,
+        app_id: app.appId ?? APP_ID,
+        app_secret: app.appSecret ?? APP_SECRET,
+      }),
+    });
+  }
+
+  /** The lifecycle columns of `tag` on `instance`, read from the database. */
+  async lifecycle(
+    instance: string,
+    tag: string,
+  ): Promise<{ state: string | null; removalReason: string | null; lastError: string | null } | undefined> {
+    const rows: { state: string | null; removalReason: string | null; lastError: string | null }[] =
+      await this.db.dataSource.query(
+        this.sql(
+          'SELECT state, "removalReason", "lastError" FROM stream_listener_registrations WHERE "instanceUrl" = ? AND tag = ?',
+        ),
+        [this.instanceUrl(instance), tag],
+      );
+    return rows[0];
+  }
+
+  /** Waits until the registration of `tag` is removed with `reason`. */
+  async waitForRemoval(instance: string, tag: string, reason: string): Promise<void> {
+    await waitFor(
+      async () => {
+        const row = await this.lifecycle(instance, tag);
+        return row?.state === 'removed' && row.removalReason === reason;
+      },
+      { what: `registration ${tag} to be removed (${reason})` },
+    );
   }
 
   /** The registration row of `tag` on `instance`, read from the database. */

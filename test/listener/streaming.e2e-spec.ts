@@ -179,11 +179,10 @@ describe('listener: streams, events and lifecycle', () => {
     await waitFor(() => h.fake('alpha').restRequests.some((r) => r.token === token));
 
     h.fake('alpha').revokeToken(token, 1000);
-    await waitFor(async () => (await h.row('alpha', 'revoked')) === undefined, {
-      what: 'the revoked registration to be deleted',
-    });
+    await h.waitForRemoval('alpha', 'revoked', 'revoked');
     await h.waitForListenerLog(
-      'registration https://alpha.test jp.example.relaytest revoked removed: its token was revoked',
+      // the upgrade or the catch-up's REST call, whichever comes first, is refused
+      'registration https://alpha.test jp.example.relaytest revoked removed (revoked): ',
     );
     expect(
       await h.metric('msl_stream_failures_total', {
@@ -228,7 +227,7 @@ describe('listener: streams, events and lifecycle', () => {
     ).toBeGreaterThanOrEqual(3);
   });
 
-  it('closes and deletes registrations that were not renewed in time', async () => {
+  it('closes and ends registrations that were not renewed in time', async () => {
     const token = newToken();
     h.fake('alpha').addToken(token);
     await h.registered({ instance: 'alpha', tag: 'stale', token });
@@ -242,8 +241,9 @@ describe('listener: streams, events and lifecycle', () => {
       [longAgo, h.instanceUrl('alpha'), 'stale'],
     );
     await waitFor(() => connection.closed, { what: 'the expired stream to close' });
-    await waitFor(async () => (await h.row('alpha', 'stale')) === undefined, {
-      what: 'the expired row to be deleted',
+    await h.waitForRemoval('alpha', 'stale', 'expired');
+    await waitFor(async () => (await h.metric('msl_registrations_removed_total', { reason: 'expired' })) === 1, {
+      what: 'the expiry to be counted',
     });
   });
 

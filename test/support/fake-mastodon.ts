@@ -83,6 +83,24 @@ function compareIds(a: string, b: string): number {
   return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** The scope each stream needs, as Mastodon's streaming server checks it (`read` covers every one). */
+const STREAM_SCOPES: Record<string, string> = {
+  user: 'read:statuses',
+  'user:notification': 'read:notifications',
+  direct: 'read:statuses',
+};
+/** The scope each REST collection needs (`read` covers every one). */
+const REST_SCOPES: Record<string, string> = {
+  '/api/v1/notifications': 'read:notifications',
+  '/api/v1/conversations': 'read:statuses',
+};
+
+/** Whether `granted` (a token's scopes) covers `needed`, as Mastodon reads scopes. */
+function scopeCovers(granted: readonly string[], needed: string): boolean {
+  return granted.includes(needed) || granted.includes(needed.split(':')[0]);
+}
+
+
 function encodeFrame(frame: FakeFrame, stream: string): { data: string | Buffer; binary: boolean } {
   if (Buffer.isBuffer(frame)) return { data: frame, binary: true };
   if (typeof frame === 'string') return { data: frame, binary: false };
@@ -118,6 +136,8 @@ export class FakeMastodon {
   readonly tokensEverHeldTwice = new Set<string>();
 
   private readonly tokens = new Set<string>();
+  /** Scopes of tokens added with some; a token without an entry may do everything. */
+  private readonly tokenScopes = new Map<string, readonly string[]>();
   private readonly live = new Map<WebSocket, LiveConnection>();
   private readonly byToken = new Map<string, Set<LiveConnection>>();
   private readonly rawSockets = new Set<Socket>();
@@ -188,8 +208,26 @@ export class FakeMastodon {
     return `${this.options.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
-  addToken(token: string): void {
+  /**
+   * Accepts `token`. With `scopes`, it may only do what they cover, as on
+   * Mastodon: a stream it may not read gets an error frame right after the
+   * upgrade (`{"error": "Access token does not have the required scopes",
+   * "status": 401}`, the socket left open), a REST call answers 403.
+   */
+  addToken(token: string, scopes?: readonly string[]): void {
     this.tokens.add(token);
+    if (scopes) this.tokenScopes.set(token, scopes);
+    else this.tokenScopes.delete(token);
+  }
+
+  /** Sends Mastodon's error frame `{"error": error, "status": status}` to the open connections of `token`. */
+  sendErrorFrame(token: string, status: number, error: string): number {
+    return this.emit(token, JSON.stringify({ error, status }));
+  }
+
+  /** Closes the open connections of `token` with a close frame that carries no code (the client sees 1005). */
+  closeWithoutCode(token: string): void {
+    for (const connection of [...(this.byToken.get(token) ?? [])]) connection.socket.close();
   }
 
   /** Later upgrades with `token` answer 401; with `closeCode`, its open connections are closed too (as Mastodon does). */
@@ -483,6 +521,11 @@ export class FakeMastodon {
       answer(401, '{"error":"The access token is invalid"}');
       return;
     }
+    const scopes = this.tokenScopes.get(token);
+    if (scopes && !scopeCovers(scopes, REST_SCOPES[path])) {
+      answer(403, '{"error":"This action is outside the authorized scopes"}');
+      return;
+    }
     const all =
       path === '/api/v1/notifications'
         ? (this.notificationStore.get(token) ?? [])
@@ -569,6 +612,11 @@ export class FakeMastodon {
       this.tokensEverHeldTwice.add(token);
     }
     socket.on('error', () => undefined);
+    const scopes = this.tokenScopes.get(token);
+    const needed = STREAM_SCOPES[record.stream];
+    if (scopes && needed && !scopeCovers(scopes, needed)) {
+      socket.send(JSON.stringify({ error: 'Access token does not have the required scopes', status: 401 }));
+    }
     socket.on('close', (code: number) => {
       record.closed = true;
       record.closeCode = code;

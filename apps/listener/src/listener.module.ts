@@ -9,6 +9,10 @@ import { CatchUpCursorsService } from './catch-up/catch-up-cursors.service';
 import { CatchUpService } from './catch-up/catch-up.service';
 import { EventRouterService } from './events/event-router.service';
 import { HealthController } from './health/health.controller';
+import { LifecycleEventsService } from './lifecycle/lifecycle-events.service';
+import { LifecycleMetrics } from './lifecycle/lifecycle.metrics';
+import { RegistrationRemovalService } from './lifecycle/registration-removal.service';
+import { RegistrationStateRecorder } from './lifecycle/registration-state.recorder';
 import { ListenerMetrics } from './listener.metrics';
 import { HandoverService } from './membership/handover.service';
 import { MembershipService } from './membership/membership.service';
@@ -43,6 +47,10 @@ export class ListenerModule {
         MembershipService,
         CatchUpCursorsService,
         CatchUpService,
+        LifecycleMetrics,
+        RegistrationStateRecorder,
+        LifecycleEventsService,
+        RegistrationRemovalService,
         EventRouterService,
         StreamRegistryService,
         ReconcileService,

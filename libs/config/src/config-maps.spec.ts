@@ -158,6 +158,21 @@ describe('loadConfigMaps', () => {
       'entry "app.one": callbackUrlPrefix must be a string or a list of strings',
     ],
     [
+      'an unknown event name',
+      '{ app.one: { secret: "s", events: ["notification", "update"] } }',
+      'entry "app.one": events: unknown event "update" (known: notification, conversation, notifications_merged)',
+    ],
+    [
+      'events that are not a list',
+      '{ app.one: { secret: "s", events: "notification" } }',
+      'entry "app.one": events must be a list of event names (notification, conversation, notifications_merged)',
+    ],
+    [
+      'lifecycleEvents that is not a boolean',
+      '{ app.one: { secret: "s", lifecycleEvents: "yes" } }',
+      'entry "app.one": lifecycleEvents must be a boolean value',
+    ],
+    [
       'a prefix that is not a URL',
       '{ app.one: { secret: "s", callbackUrlPrefix: "push.example.com/cb" } }',
       'entry "app.one": callbackUrlPrefix "push.example.com/cb" is not a valid URL',
@@ -255,6 +270,19 @@ describe('loadConfigMaps', () => {
       'http://127.0.0.1:3000',
       'https://mastodon.example',
     ]);
+  });
+
+  it('reads events and lifecycleEvents; an app without events has none listed (the default applies)', () => {
+    write(
+      'app_map.hjson',
+      '{ a: { secret: "s", events: ["notification", "notifications_merged"], lifecycleEvents: true }, b: { secret: "t" } }',
+    );
+    write('instance_map.hjson', '{ "*": {} }');
+    const maps = loadConfigMaps(dir);
+    expect(maps.apps.a.events).toEqual(['notification', 'notifications_merged']);
+    expect(maps.apps.a.lifecycleEvents).toBe(true);
+    expect(maps.apps.b.events).toBeUndefined();
+    expect(maps.warnings).toEqual([]);
   });
 
   it('warns about unknown keys and ignores them', () => {

@@ -74,6 +74,29 @@ function IsHttpUrl(): PropertyDecorator {
   });
 }
 
+/** Events an app may receive from its users' streams (`events` in app_map). */
+export const RELAYABLE_EVENTS = ['notification', 'conversation', 'notifications_merged'] as const;
+export type RelayableEvent = (typeof RELAYABLE_EVENTS)[number];
+/** What an app without `events` receives: what the original program relayed. */
+export const DEFAULT_APP_EVENTS: readonly RelayableEvent[] = ['notification', 'conversation'];
+
+function IsRelayableEventList(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isRelayableEventList',
+    validator: {
+      validate: (value: unknown) =>
+        Array.isArray(value) &&
+        value.every((v) => typeof v === 'string' && (RELAYABLE_EVENTS as readonly string[]).includes(v)),
+      defaultMessage: (args) => {
+        const value = (args as { value?: unknown } | undefined)?.value;
+        if (!Array.isArray(value)) return `$property must be a list of event names (${RELAYABLE_EVENTS.join(', ')})`;
+        const unknown: unknown = (value as unknown[]).find((v) => typeof v !== 'string' || !(RELAYABLE_EVENTS as readonly string[]).includes(v));
+        return `$property: unknown event ${JSON.stringify(unknown)} (known: ${RELAYABLE_EVENTS.join(', ')})`;
+      },
+    },
+  });
+}
+
 /** One app in app_map.hjson. */
 export class AppEntry {
   @IsString()
@@ -91,6 +114,16 @@ export class AppEntry {
   @IsString()
   @IsNotEmpty()
   webhookSecret?: string;
+
+  /** Which events are relayed to this app's callbacks; absent: DEFAULT_APP_EVENTS. */
+  @IsOptional()
+  @IsRelayableEventList()
+  events?: RelayableEvent[];
+
+  /** Send `registration.removed` to the callback when a registration ends other than by /unregister. */
+  @IsOptional()
+  @IsBoolean()
+  lifecycleEvents?: boolean;
 }
 
 /** One instance (or "*") in instance_map.hjson. */
@@ -142,7 +175,7 @@ export interface ConfigMaps {
   warnings: string[];
 }
 
-const APP_KEYS = ['secret', 'callbackUrlPrefix', 'webhookSecret'];
+const APP_KEYS = ['secret', 'callbackUrlPrefix', 'webhookSecret', 'events', 'lifecycleEvents'];
 const INSTANCE_KEYS = [
   'replaceUrl',
   'replaceUrlWeb',

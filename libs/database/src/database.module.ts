@@ -7,9 +7,11 @@ import { ClusterReportRepository } from './repositories/cluster-report.repositor
 import { ListenerNodeRepository } from './repositories/listener-node.repository';
 import { PendingDeliveryRepository } from './repositories/pending-delivery.repository';
 import { RegistrationRepository } from './repositories/registration.repository';
+import { RegistrationStateRepository } from './repositories/registration-state.repository';
 
 const REPOSITORIES = [
   RegistrationRepository,
+  RegistrationStateRepository,
   PendingDeliveryRepository,
   ClusterReportRepository,
   ListenerNodeRepository,

@@ -20,6 +20,8 @@ export interface Registration extends RegistrationKey {
    * id delivered or durably queued; null (or absent) before the first open.
    */
   lastNotificationId?: string | null;
+  /** The listener ended it (state `removed`): nothing is opened for it until it is registered again. */
+  removed?: boolean;
 }
 
 export interface RegistrationWrite extends RegistrationKey {

@@ -24,6 +24,28 @@ describe('streaming frames', () => {
     });
   });
 
+  it('recognises an error frame by its shape: a string error and an HTTP status, no event', () => {
+    const frame = '{"error":"Access token does not have the required scopes","status":401}';
+    expect(parseStreamingFrame(frame, false)).toEqual({
+      ok: 'error',
+      status: 401,
+      error: 'Access token does not have the required scopes',
+    });
+    expect(parseStreamingFrame('{"error":"x","status":403}', false)).toMatchObject({ ok: 'error', status: 403 });
+    const long = parseStreamingFrame(JSON.stringify({ error: 'e'.repeat(1000), status: 500 }), false);
+    expect(long).toEqual({ ok: 'error', status: 500, error: 'e'.repeat(300) });
+  });
+
+  it.each([
+    ['a status that is not a number', '{"error":"x","status":"401"}'],
+    ['a status outside HTTP', '{"error":"x","status":42}'],
+    ['a fractional status', '{"error":"x","status":401.5}'],
+    ['an error that is not a string', '{"error":{"m":1},"status":401}'],
+    ['no status', '{"error":"x"}'],
+  ])('treats an error-like frame with %s as malformed', (_what, data) => {
+    expect(parseStreamingFrame(data, false)).toEqual({ ok: false, reason: 'no_event' });
+  });
+
   it.each([
     ['binary', Buffer.from([1, 2, 3]), true],
     ['not_json', 'not json', false],

@@ -6,7 +6,15 @@
  */
 export type StreamingFrame =
   | { ok: true; event: string; payload: unknown }
+  /**
+   * Mastodon's report of a failure on an open socket, `{"error": "…", "status": 401}`
+   * (a token without the needed scope gets one right after the upgrade).
+   */
+  | { ok: 'error'; status: number; error: string }
   | { ok: false; reason: 'binary' | 'not_json' | 'not_object' | 'no_event' };
+
+/** Error frames' messages are cut to this length (they end up in logs and in /status). */
+const MAX_ERROR_LENGTH = 300;
 
 /** Events Mastodon (and its forks) send that this project recognises. */
 export const KNOWN_STREAMING_EVENTS = [
@@ -42,7 +50,22 @@ export function parseStreamingFrame(data: Buffer | string, isBinary: boolean): S
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
     return { ok: false, reason: 'not_object' };
-  const { event, payload } = parsed as { event?: unknown; payload?: unknown };
+  const { event, payload, error, status } = parsed as {
+    event?: unknown;
+    payload?: unknown;
+    error?: unknown;
+    status?: unknown;
+  };
+  if (
+    event === undefined &&
+    typeof error === 'string' &&
+    typeof status === 'number' &&
+    Number.isInteger(status) &&
+    status >= 100 &&
+    status <= 599
+  ) {
+    return { ok: 'error', status, error: error.slice(0, MAX_ERROR_LENGTH) };
+  }
   if (typeof event !== 'string' || event.length === 0 || event.length > MAX_EVENT_NAME_LENGTH) {
     return { ok: false, reason: 'no_event' };
   }

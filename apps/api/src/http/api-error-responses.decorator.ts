@@ -2,7 +2,7 @@ import { applyDecorators } from '@nestjs/common';
 import { ApiResponse } from '@nestjs/swagger';
 import { ErrorResponseDto } from './error-response.dto';
 
-type ErrorStatus = 400 | 401 | 403 | 413 | 415 | 503;
+type ErrorStatus = 400 | 401 | 403 | 404 | 413 | 415 | 503;
 
 /** What each status means, and one answer of it exactly as the api gives it. */
 const ERRORS: Record<ErrorStatus, { description: string; error: string; message: string }> = {
@@ -20,6 +20,11 @@ const ERRORS: Record<ErrorStatus, { description: string; error: string; message:
     description: 'app_id is not configured, or the instance is not allowed for this app.',
     error: 'Forbidden',
     message: 'instance_url is not allowed: instance is not configured in instance_map',
+  },
+  404: {
+    description: 'There is no registration for this instance_url, app_id and tag.',
+    error: 'Not Found',
+    message: 'no registration for this instance_url, app_id and tag',
   },
   413: {
     description: 'The body is larger than API_BODY_LIMIT_BYTES.',

@@ -2,11 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { Counter } from 'prom-client';
 import { MetricsService } from '@app/observability';
 
-export type RegistrationAction = 'register' | 'unregister';
+export type RegistrationAction = 'register' | 'unregister' | 'status';
 export type RegistrationOutcome =
   | 'created'
   | 'updated'
   | 'removed'
+  | 'found'
   | 'not_found'
   | 'invalid'
   | 'unauthorized'
@@ -17,6 +18,7 @@ export type RegistrationOutcome =
 export const REGISTRATION_ROUTES: Readonly<Record<string, RegistrationAction>> = {
   '/register': 'register',
   '/unregister': 'unregister',
+  '/status': 'status',
 };
 
 /** msl_registrations_total{action,outcome}. */
@@ -48,6 +50,7 @@ export class RegistrationMetrics {
   static outcomeOf(statusCode: number): RegistrationOutcome {
     if (statusCode === 401) return 'unauthorized';
     if (statusCode === 403) return 'forbidden';
+    if (statusCode === 404) return 'not_found';
     if (statusCode >= 500) return 'unavailable';
     return 'invalid';
   }

@@ -1,11 +1,20 @@
 import { Body, Controller, HttpCode, HttpStatus, Post } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiAcceptedResponse,
+  ApiBody,
+  ApiConsumes,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import { ApiErrorResponses } from '../http/api-error-responses.decorator';
 import { FORM_CONTENT_TYPE, JSON_CONTENT_TYPE } from '../http/configure-http';
 import { RegisterAcceptedDto, UnregisterAcceptedDto } from './dto/registration-accepted.dto';
 import { RegisterDto } from './dto/register.dto';
+import { RegistrationStatusDto, StatusRequestDto } from './dto/registration-status.dto';
 import { UnregisterDto } from './dto/unregister.dto';
 import { RegisterRegistrationService } from './register-registration.service';
+import { RegistrationStatusService } from './registration-status.service';
 import { UnregisterRegistrationService } from './unregister-registration.service';
 
 @ApiTags('registrations')
@@ -15,6 +24,7 @@ export class RegistrationsController {
   constructor(
     private readonly registerRegistration: RegisterRegistrationService,
     private readonly unregisterRegistration: UnregisterRegistrationService,
+    private readonly registrationStatus: RegistrationStatusService,
   ) {}
 
   @Post('register')
@@ -47,5 +57,21 @@ export class RegistrationsController {
   async unregister(@Body() body: UnregisterDto): Promise<UnregisterAcceptedDto> {
     await this.unregisterRegistration.unregister(body);
     return { status: 'unregistered' };
+  }
+
+  @Post('status')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({
+    summary: "A registration's state, as the listener last recorded it",
+    description:
+      'The same fields and app_secret as /unregister. The state is written by the listener about once a second. ' +
+      'A registration that ended for a reason other than /unregister answers `removed` with its `removalReason` ' +
+      'for CALLBACK_RETRY_DEADLINE_HOURS, then 404. The access token is never part of the answer.',
+  })
+  @ApiBody({ type: StatusRequestDto })
+  @ApiOkResponse({ type: RegistrationStatusDto, description: 'The registration exists.' })
+  @ApiErrorResponses(400, 401, 403, 404, 413, 415, 503)
+  async status(@Body() body: StatusRequestDto): Promise<RegistrationStatusDto> {
+    return this.registrationStatus.status(body);
   }
 }

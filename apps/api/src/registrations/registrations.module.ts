@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { RegisterRegistrationService } from './register-registration.service';
 import { RegistrationMetrics } from './registration-metrics.service';
 import { RegistrationRules } from './registration-rules';
+import { RegistrationStatusService } from './registration-status.service';
 import { RegistrationsController } from './registrations.controller';
 import { UnregisterRegistrationService } from './unregister-registration.service';
 
@@ -10,6 +11,7 @@ import { UnregisterRegistrationService } from './unregister-registration.service
   providers: [
     RegisterRegistrationService,
     UnregisterRegistrationService,
+    RegistrationStatusService,
     RegistrationRules,
     RegistrationMetrics,
   ],

@@ -1,7 +1,9 @@
 import { RelayEvent } from '@app/callback';
+import { AppConfigService, AppEntry, ConfigMaps } from '@app/config';
 import { Registration } from '@app/database';
 import { strictStub } from '../../../../test/support/strict-stub';
 import { CatchUpService } from '../catch-up/catch-up.service';
+import { RegistrationStateRecorder } from '../lifecycle/registration-state.recorder';
 import { ListenerMetrics } from '../listener.metrics';
 import { EventRouterService, RoutableStream } from './event-router.service';
 
@@ -25,15 +27,36 @@ describe('EventRouterService', () => {
   let dispatch: jest.Mock<void, [RelayEvent]>;
   let eventReceived: jest.Mock<void, [string]>;
   let router: EventRouterService;
+  let relayed: jest.Mock<void, [number, number]>;
+  let maps: ConfigMaps;
+  const config = strictStub<AppConfigService>('AppConfigService', {
+    get maps() {
+      return maps;
+    },
+    findApp: (appId: string) => maps.apps[appId],
+  });
+
+  function withApps(apps: Record<string, Partial<AppEntry>>): void {
+    maps = {
+      apps: apps as ConfigMaps['apps'],
+      instances: {},
+      files: { apps: '', instances: '' },
+      warnings: [],
+    };
+  }
   const userStream: RoutableStream = { registration, endpoint: 'user' };
   const directStream: RoutableStream = { registration, endpoint: 'direct' };
 
   beforeEach(() => {
     dispatch = jest.fn();
     eventReceived = jest.fn();
+    relayed = jest.fn();
+    withApps({ app: { secret: 's' } });
     router = new EventRouterService(
       strictStub<CatchUpService>('CatchUpService', { relay: dispatch }),
       strictStub<ListenerMetrics>('ListenerMetrics', { eventReceived }),
+      config,
+      strictStub<RegistrationStateRecorder>('RegistrationStateRecorder', { relayed }),
     );
   });
 
@@ -54,6 +77,42 @@ describe('EventRouterService', () => {
     });
     expect(dispatch.mock.calls[0][0].payload).toBe(payload);
     expect(eventReceived.mock.calls).toEqual([['notification']]);
+    expect(relayed.mock.calls).toEqual([[42, 1234]]);
+  });
+
+  it('relays notifications_merged only to an app that lists it, and follows a reload at once', () => {
+    router.route(userStream, frame('notifications_merged', '1'), false, 1);
+    expect(dispatch).not.toHaveBeenCalled();
+    withApps({ app: { secret: 's', events: ['notification', 'notifications_merged'] } });
+    router.route(userStream, frame('notifications_merged', '1'), false, 2);
+    expect(dispatch.mock.calls.map(([event]) => event.event)).toEqual(['notifications_merged']);
+    router.route(directStream, frame('conversation', '{"id":"1"}'), false, 3);
+    expect(dispatch).toHaveBeenCalledTimes(1);
+  });
+
+  it('hands an error frame refusing the token back, relaying nothing; other error frames are skipped', () => {
+    const refusal = router.route(
+      userStream,
+      Buffer.from('{"error":"Access token does not have the required scopes","status":401}'),
+      false,
+      1,
+    );
+    expect(refusal).toEqual({
+      status: 401,
+      error: 'Access token does not have the required scopes',
+    });
+    expect(router.route(userStream, Buffer.from('{"error":"x","status":403}'), false, 2)).toEqual({
+      status: 403,
+      error: 'x',
+    });
+    jest
+      .spyOn((router as unknown as { logger: { warn: () => void } }).logger, 'warn')
+      .mockImplementation(() => undefined);
+    expect(
+      router.route(userStream, Buffer.from('{"error":"busy","status":503}'), false, 3),
+    ).toBeUndefined();
+    expect(dispatch).not.toHaveBeenCalled();
+    expect(eventReceived.mock.calls).toEqual([['error'], ['error'], ['error']]);
   });
 
   it('relays conversation from the direct stream only', () => {
@@ -113,7 +172,7 @@ describe('EventRouterService', () => {
     for (let i = 0; i < 25; i++) router.route(userStream, Buffer.from('nope'), false, 10_000 + i);
     expect(warn).toHaveBeenCalledTimes(10);
     router.route(userStream, Buffer.from('nope'), false, 11_500);
-    expect(warn.mock.calls[10][0]).toBe('15 more malformed frame(s) not logged');
+    expect(warn.mock.calls[10][0]).toBe('15 more skipped frame(s) not logged');
     expect(eventReceived).toHaveBeenCalledTimes(26);
   });
 });

@@ -1,9 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { StreamEndpoint } from '@app/config';
+import { AppConfigService, ConfigMaps, DEFAULT_APP_EVENTS, StreamEndpoint } from '@app/config';
 import { Registration, registrationLabel } from '@app/database';
 import { frameExcerpt, isKnownStreamingEvent, parseStreamingFrame } from '@app/mastodon';
 import { CatchUpService } from '../catch-up/catch-up.service';
 import { objectIdOf } from '../catch-up/object-id';
+import { RegistrationStateRecorder } from '../lifecycle/registration-state.recorder';
+import { isTokenRefusal } from '../lifecycle/removal-reason';
 import { ListenerMetrics } from '../listener.metrics';
 
 /** What the router needs to know about the stream a frame came from. */
@@ -13,14 +15,22 @@ export interface RoutableStream {
   readonly endpoint: StreamEndpoint | undefined;
 }
 
+/** An error frame in which Mastodon refused the stream's token. */
+export interface TokenRefusalFrame {
+  status: number;
+  error: string;
+}
+
 /** Malformed-frame log lines allowed per second across all streams; the rest are only counted. */
 const MALFORMED_LOG_LINES_PER_SECOND = 10;
 
 /**
- * Decides what happens to each frame: `notification` (any stream) and
- * `conversation` (the direct stream) go to the callback dispatcher (through
- * the catch-up seam, which may hold them while missed ones are fetched) with
- * the payload untouched; every other event is counted and dropped. Runs for every
+ * Decides what happens to each frame: the events the registration's app
+ * receives (`events` in app_map, by default `notification` from any stream and
+ * `conversation` from the direct stream) go to the callback dispatcher (through
+ * the catch-up seam, which may hold them while missed ones are fetched) with the
+ * payload untouched; every other event is counted and dropped. An error frame
+ * refusing the token is handed back to the stream's owner. Runs for every
  * frame of every stream, so it parses only the outer JSON and writes nothing.
  */
 @Injectable()
@@ -29,24 +39,53 @@ export class EventRouterService {
   private logWindowStart = 0;
   private logLinesInWindow = 0;
   private suppressed = 0;
+  /** Events relayed per app, rebuilt when a reload brings new maps (so live streams follow at once). */
+  private appEvents = new Map<string, ReadonlySet<string>>();
+  private appEventsFrom: ConfigMaps | undefined;
 
   constructor(
     private readonly catchUp: CatchUpService,
     private readonly metrics: ListenerMetrics,
+    private readonly config: AppConfigService,
+    private readonly recorder: RegistrationStateRecorder,
   ) {}
 
-  route(source: RoutableStream, data: Buffer, isBinary: boolean, receivedAt: number): void {
+  /** Returns the frame when it refuses the token (the stream must end); otherwise undefined. */
+  route(
+    source: RoutableStream,
+    data: Buffer,
+    isBinary: boolean,
+    receivedAt: number,
+  ): TokenRefusalFrame | undefined {
     const frame = parseStreamingFrame(data, isBinary);
+    if (frame.ok === 'error') {
+      this.metrics.eventReceived('error');
+      if (isTokenRefusal(frame.status)) return { status: frame.status, error: frame.error };
+      this.logSkipped(
+        source,
+        `error frame skipped (status ${frame.status})`,
+        data,
+        isBinary,
+        receivedAt,
+      );
+      return undefined;
+    }
     if (!frame.ok) {
       this.metrics.eventReceived('malformed');
-      this.logMalformed(source, frame.reason, data, isBinary, receivedAt);
-      return;
+      this.logSkipped(
+        source,
+        `malformed frame skipped (${frame.reason})`,
+        data,
+        isBinary,
+        receivedAt,
+      );
+      return undefined;
     }
     const event = frame.event;
     this.metrics.eventReceived(isKnownStreamingEvent(event) ? event : 'unknown');
-    if (event !== 'notification' && !(event === 'conversation' && source.endpoint === 'direct'))
-      return;
+    if (event === 'conversation' && source.endpoint !== 'direct') return undefined;
     const registration = source.registration;
+    if (!this.eventsOf(registration.appId).has(event)) return undefined;
     this.catchUp.relay({
       registrationId: registration.id,
       instanceUrl: registration.instanceUrl,
@@ -58,18 +97,34 @@ export class EventRouterService {
       objectId: objectIdOf(event, frame.payload),
       receivedAt,
     });
+    this.recorder.relayed(registration.id, receivedAt);
+    return undefined;
   }
 
-  private logMalformed(
+  private eventsOf(appId: string): ReadonlySet<string> {
+    const maps = this.config.maps;
+    if (maps !== this.appEventsFrom) {
+      this.appEventsFrom = maps;
+      this.appEvents = new Map();
+    }
+    let events = this.appEvents.get(appId);
+    if (!events) {
+      events = new Set(this.config.findApp(appId)?.events ?? DEFAULT_APP_EVENTS);
+      this.appEvents.set(appId, events);
+    }
+    return events;
+  }
+
+  private logSkipped(
     source: RoutableStream,
-    reason: string,
+    what: string,
     data: Buffer,
     isBinary: boolean,
     now: number,
   ): void {
     if (now - this.logWindowStart >= 1_000) {
       if (this.suppressed > 0)
-        this.logger.warn(`${this.suppressed} more malformed frame(s) not logged`);
+        this.logger.warn(`${this.suppressed} more skipped frame(s) not logged`);
       this.logWindowStart = now;
       this.logLinesInWindow = 0;
       this.suppressed = 0;
@@ -80,8 +135,6 @@ export class EventRouterService {
     }
     this.logLinesInWindow += 1;
     const excerpt = frameExcerpt(data, isBinary, source.registration.accessToken);
-    this.logger.warn(
-      `malformed frame skipped (${reason}) on ${registrationLabel(source.registration)}: ${excerpt}`,
-    );
+    this.logger.warn(`${what} on ${registrationLabel(source.registration)}: ${excerpt}`);
   }
 }

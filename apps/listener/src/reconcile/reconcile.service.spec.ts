@@ -4,6 +4,7 @@ import { AppConfigService, ConfigMaps, InstanceAccess, Settings } from '@app/con
 import { Registration, RegistrationRepository } from '@app/database';
 import { strictStub } from '../../../../test/support/strict-stub';
 import { hashSecret } from '@app/security';
+import { RegistrationRemovalService } from '../lifecycle/registration-removal.service';
 import { ListenerMetrics } from '../listener.metrics';
 import { soleMemberStub } from '../membership/membership.mock';
 import { StreamRegistryService } from '../streams/stream-registry.service';
@@ -36,7 +37,6 @@ describe('ReconcileService', () => {
   let calls: string[];
   let repo: {
     findExpiredIds: jest.Mock;
-    deleteExpiredByIds: jest.Mock;
     findAll: jest.Mock;
     findStampsSince: jest.Mock;
     findByIds: jest.Mock;
@@ -80,7 +80,6 @@ describe('ReconcileService', () => {
       };
     repo = {
       findExpiredIds: jest.fn().mockResolvedValue([]),
-      deleteExpiredByIds: jest.fn().mockResolvedValue(undefined),
       findAll: jest.fn().mockResolvedValue([]),
       findStampsSince: jest.fn().mockResolvedValue([]),
       findByIds: jest.fn().mockResolvedValue([]),
@@ -98,7 +97,7 @@ describe('ReconcileService', () => {
         calls.push(`ensure(${registration.id}, ${registration.accessToken})`);
         open.add(registration.id);
       }),
-      stop: jest.fn((id: number, why: string, options: { forget: boolean }) => {
+      stop: jest.fn((id: number, why: string, options: { forget: boolean; quiet?: boolean }) => {
         calls.push(`stop(${id}, ${why}, forget=${options.forget})`);
         return open.delete(id);
       }),
@@ -150,6 +149,23 @@ describe('ReconcileService', () => {
         reconcileLastSuccess: { set: (value: number) => (lastSuccess = value) } as never,
       }),
       soleMemberStub(),
+      strictStub<RegistrationRemovalService>('RegistrationRemovalService', {
+        remove: (registration: Registration, reason: string, detail: string) => {
+          calls.push(`remove(${registration.id}, ${reason}, ${detail})`);
+          return Promise.resolve(true);
+        },
+        expire: (ids: number[], before: number) => {
+          calls.push(`expire(${JSON.stringify(ids)}, ${before})`);
+          return Promise.resolve(ids);
+        },
+        gone: (id: number) => {
+          calls.push(`gone(${id})`);
+        },
+        purge: (now?: number) => {
+          calls.push(`purge(${now})`);
+          return Promise.resolve();
+        },
+      }),
       settings,
     );
     for (const level of ['log', 'debug', 'error'] as const) {
@@ -169,6 +185,7 @@ describe('ReconcileService', () => {
     await service.runPass();
     expect(calls).toEqual([
       `findExpiredIds(${NOW - 72 * HOUR})`,
+      `purge(${NOW})`,
       'findAll()',
       'ensure(1, token-1)',
       'ensure(2, token-2)',
@@ -264,7 +281,7 @@ describe('ReconcileService', () => {
     expect(calls).not.toContain('findAllIds()');
   });
 
-  it('closes expired rows before deleting them, and only rows still not renewed', async () => {
+  it('closes expired rows, then ends them as expired (the removal keeps rows renewed meanwhile)', async () => {
     repo.findAll.mockResolvedValueOnce([row(1, NOW - 73 * HOUR)]);
     await service.runPass();
     calls = [];
@@ -274,21 +291,35 @@ describe('ReconcileService', () => {
     expect(calls.slice(0, 3)).toEqual([
       `findExpiredIds(${NOW - 72 * HOUR})`,
       'stop(1, not renewed within 72 h, forget=true)',
-      `deleteExpiredByIds([1], ${NOW - 72 * HOUR})`,
+      `expire([1], ${NOW - 72 * HOUR})`,
     ]);
   });
 
-  it('closes without deleting the streams the config no longer allows', async () => {
+  it('ends the registrations the config no longer allows, closing their streams first', async () => {
     apps.app = { secret: 'rotated' };
     repo.findAll.mockResolvedValueOnce([row(1, NOW), row(2, NOW, { appId: 'gone' })]);
     await service.runPass();
     expect(calls).toEqual([
       `findExpiredIds(${NOW - 72 * HOUR})`,
+      `purge(${NOW})`,
       'findAll()',
-      'stop(1, app secret changed since the registration, forget=false)',
-      'stop(2, app is no longer in app_map, forget=false)',
+      'stop(1, app secret changed since the registration, forget=true)',
+      'remove(1, config, app secret changed since the registration)',
+      'stop(2, app is no longer in app_map, forget=true)',
+      'remove(2, config, app is no longer in app_map)',
     ]);
-    expect(repo.deleteExpiredByIds).not.toHaveBeenCalled();
+  });
+
+  it('opens nothing for a removed row, and opens it again once registered again', async () => {
+    repo.findAll.mockResolvedValueOnce([row(1, NOW, { removed: true })]);
+    await service.runPass();
+    expect(calls).toContain('stop(1, registration removed, forget=false)');
+    expect(streams.ensure).not.toHaveBeenCalled();
+    repo.findStampsSince.mockResolvedValueOnce([{ id: 1, lastUpdate: NOW + 1 }]);
+    repo.findByIds.mockResolvedValueOnce([row(1, NOW + 1)]);
+    repo.countAll.mockResolvedValueOnce(1);
+    await service.runPass();
+    expect(streams.ensure).toHaveBeenCalledTimes(1);
   });
 
   it('re-evaluates every known row as soon as the config is reloaded', async () => {
@@ -300,14 +331,21 @@ describe('ReconcileService', () => {
     maps = { ...maps };
     reloadListener!();
     expect(calls).toEqual([
-      'stop(1, instance is not configured in instance_map, forget=false)',
-      'stop(2, instance is not configured in instance_map, forget=false)',
+      'stop(1, instance is not configured in instance_map, forget=true)',
+      'remove(1, config, instance is not configured in instance_map)',
+      'stop(2, instance is not configured in instance_map, forget=true)',
+      'remove(2, config, instance is not configured in instance_map)',
       'refreshLimits',
     ]);
+    // they ended: allowing them again opens nothing until their app server registers them again
     calls = [];
     instanceAllowed = true;
     reloadListener!();
-    expect(calls).toEqual(['ensure(1, token-1)', 'ensure(2, token-2)', 'refreshLimits']);
+    expect(calls).toEqual([
+      'stop(1, registration removed, forget=false)',
+      'stop(2, registration removed, forget=false)',
+      'refreshLimits',
+    ]);
   });
 
   it('registers its interval at bootstrap, never overlaps passes, and removes the interval on shutdown', async () => {
@@ -337,7 +375,7 @@ describe('ReconcileService', () => {
     await service.runPass();
     calls = [];
     goneListener!(5);
-    expect(calls).toEqual(['stop(5, the callback answered 410 Gone, forget=false)']);
+    expect(calls).toEqual(['stop(5, the callback answered 410 Gone, forget=false)', 'gone(5)']);
     for (const [, timer] of scheduler.addInterval.mock.calls)
       clearInterval(timer as NodeJS.Timeout);
   });

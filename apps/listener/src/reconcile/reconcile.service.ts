@@ -9,6 +9,7 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { CallbackDispatcher } from '@app/callback';
 import { AppConfigService, ConfigMaps, SETTINGS, Settings } from '@app/config';
 import { Registration, RegistrationRepository } from '@app/database';
+import { RegistrationRemovalService } from '../lifecycle/registration-removal.service';
 import { ListenerMetrics } from '../listener.metrics';
 import { MembershipService } from '../membership/membership.service';
 import { StreamRegistryService } from '../streams/stream-registry.service';
@@ -38,7 +39,10 @@ const SETTLE_WAIT_MS = 2_000;
  * (every LISTENER_POLL_INTERVAL_MS, never two at once) removes expired rows,
  * reads only what changed since the previous pass, and finds deleted rows by
  * comparing a row count with what it knows; every LISTENER_FULL_RESYNC_MS it
- * reads the whole table instead. A config reload re-checks every known row at once.
+ * reads the whole table instead (and deletes the records of registrations
+ * removed long enough ago). A config reload re-checks every known row at once.
+ * A registration that expired or that the config no longer allows ends
+ * (RegistrationRemovalService); a removed row opens nothing until registered again.
  *
  * With several listeners on one database each pass first refreshes the
  * membership; a row's stream is held here only when this listener owns it.
@@ -79,6 +83,7 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
     private readonly scheduler: SchedulerRegistry,
     private readonly metrics: ListenerMetrics,
     private readonly membership: MembershipService,
+    private readonly removal: RegistrationRemovalService,
     @Inject(SETTINGS) settings: Settings,
   ) {
     this.listener = settings.listener;
@@ -101,6 +106,7 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
       this.dispatcher.onRegistrationGone((id) => {
         this.known.delete(id);
         this.streams.stop(id, 'the callback answered 410 Gone', { forget: false });
+        this.removal.gone(id);
       }),
     );
     this.scheduler.addInterval(
@@ -169,8 +175,10 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
       const full =
         this.lastFullAt === undefined ||
         started - this.lastFullAt >= this.listener.fullResyncIntervalMs;
-      if (full) await this.fullResync(started);
-      else await this.applyChanges();
+      if (full) {
+        await this.removal.purge(started);
+        await this.fullResync(started);
+      } else await this.applyChanges();
       if (members.changed) {
         for (const registration of this.known.values()) this.apply(registration);
       }
@@ -233,12 +241,14 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
     const cutoff = now - this.ttlMs;
     const expired = await this.registrations.findExpiredIds(cutoff);
     if (expired.length === 0) return;
-    for (const id of expired) {
-      this.known.delete(id);
+    for (const id of expired)
       this.streams.stop(id, `not renewed within ${this.ttlMs / 3_600_000} h`, { forget: true });
+    const marked = await this.removal.expire(expired, cutoff, (id) => this.known.get(id));
+    // removed rows stay in the table (and in `known`, which must match its row count) until purged
+    for (const id of marked) {
+      const row = this.known.get(id);
+      if (row) this.known.set(id, { ...row, removed: true });
     }
-    await this.registrations.deleteExpiredByIds(expired, cutoff);
-    this.logger.log(`${expired.length} expired registration(s) removed`);
   }
 
   private async fullResync(now: number): Promise<void> {
@@ -300,10 +310,21 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
 
   /** Opens or updates the stream of an allowed row, closes that of a refused one; returns whether it is allowed. */
   private apply(row: Registration): boolean {
+    if (row.removed) {
+      // what the removal left to deliver (its registration.removed event) stays in the dispatcher
+      this.streams.stop(row.id, 'registration removed', { forget: false });
+      return true;
+    }
     const verdict = this.policy.evaluate(row);
     if (!verdict.allowed) {
       this.membership.dropped(row.id);
-      this.streams.stop(row.id, verdict.reason, { forget: false });
+      // only the owner ends it, so that one removal (and one registration.removed event) happens
+      const owned = this.membership.owns(row.id);
+      this.streams.stop(row.id, verdict.reason, { forget: owned, quiet: true });
+      if (owned) {
+        this.known.set(row.id, { ...row, removed: true });
+        void this.removal.remove(row, 'config', verdict.reason);
+      }
       return false;
     }
     if (!this.membership.owns(row.id)) {

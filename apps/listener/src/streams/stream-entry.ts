@@ -40,6 +40,8 @@ export class StreamEntry implements RoutableStream {
   /** Bumped whenever a pending asynchronous step must be abandoned. */
   generation = 0;
   retryTimer: NodeJS.Timeout | undefined;
+  /** The last connection ended with a close without a code (what a revoked token's socket gets). */
+  closedWithoutCode = false;
 
   constructor(
     public registration: Registration,

@@ -1,6 +1,6 @@
 import { CallbackDispatcher } from '@app/callback';
 import { InstanceEntry, Settings } from '@app/config';
-import { Registration, RegistrationRepository } from '@app/database';
+import { Registration, RemovalReason } from '@app/database';
 import {
   MastodonStream,
   MastodonStreamFactory,
@@ -12,6 +12,8 @@ import {
 import { strictStub } from '../../../../test/support/strict-stub';
 import { CatchUpService } from '../catch-up/catch-up.service';
 import { EventRouterService } from '../events/event-router.service';
+import { RegistrationRemovalService } from '../lifecycle/registration-removal.service';
+import { RegistrationStateRecorder } from '../lifecycle/registration-state.recorder';
 import { ListenerMetrics } from '../listener.metrics';
 import { StreamEntry } from './stream-entry';
 import { StreamRegistryService } from './stream-registry.service';
@@ -71,7 +73,8 @@ describe('StreamRegistryService', () => {
     [{ instanceUrl: string; endpoint: string | null; instance: InstanceEntry }]
   >;
   let route: jest.Mock;
-  let deleteByIdIfUnchanged: jest.Mock<Promise<boolean>, [number, number]>;
+  let remove: jest.Mock<Promise<boolean>, [Registration, RemovalReason, string]>;
+  let states: string[];
   let forgetRegistration: jest.Mock<void, [number]>;
   let metrics: { gauge: number; connects: number; reconnects: number; failures: string[] };
   let registry: StreamRegistryService;
@@ -88,9 +91,16 @@ describe('StreamRegistryService', () => {
     metrics = { gauge: 0, connects: 0, reconnects: 0, failures: [] };
     resolve = jest.fn().mockResolvedValue(target);
     route = jest.fn();
-    deleteByIdIfUnchanged = jest.fn().mockImplementation(async (id: number) => {
-      calls.push(`delete ${id}`);
+    remove = jest.fn().mockImplementation(async (row: Registration, reason: RemovalReason) => {
+      calls.push(`remove ${row.id} ${reason}`);
       return true;
+    });
+    states = [];
+    const recorder = strictStub<RegistrationStateRecorder>('RegistrationStateRecorder', {
+      record: (id: number, state: string, details: { lastError?: string } = {}) => {
+        states.push(`${id} ${state}${details.lastError ? `: ${details.lastError}` : ''}`);
+      },
+      forget: () => undefined,
     });
     forgetRegistration = jest.fn().mockImplementation((id: number) => calls.push(`forget ${id}`));
     const factory = strictStub<MastodonStreamFactory>('MastodonStreamFactory', {
@@ -117,7 +127,8 @@ describe('StreamRegistryService', () => {
       strictStub<StreamTargetService>('StreamTargetService', { resolve: resolve as never }),
       factory,
       strictStub<EventRouterService>('EventRouterService', { route }),
-      strictStub<RegistrationRepository>('RegistrationRepository', { deleteByIdIfUnchanged }),
+      recorder,
+      strictStub<RegistrationRemovalService>('RegistrationRemovalService', { remove }),
       strictStub<CallbackDispatcher>('CallbackDispatcher', { forgetRegistration }),
       listenerMetrics,
       strictStub<CatchUpService>('CatchUpService', {
@@ -284,17 +295,108 @@ describe('StreamRegistryService', () => {
     expect(streams.slice(3).map((s) => s.context.id)).toEqual([1, 2]);
   });
 
-  it('on 401 stops the stream, forgets its callbacks and deletes the row unless renewed, without retrying', async () => {
+  it('on 401 stops the stream, forgets its callbacks and removes the registration as revoked, without retrying', async () => {
     registry.ensure(registration(7), {});
     await flush();
     ended(streams[0], { reason: 'unauthorized', status: 401 });
     await flush();
-    expect(calls).toEqual(['forget 7', 'delete 7']);
-    expect(deleteByIdIfUnchanged).toHaveBeenCalledWith(7, 1_007);
+    expect(calls).toEqual(['forget 7', 'remove 7 revoked']);
+    expect(remove).toHaveBeenCalledWith(
+      registration(7),
+      'revoked',
+      'the upgrade answered HTTP 401',
+    );
     expect(registry.has(7)).toBe(false);
     expect(metrics.failures).toEqual(['unauthorized']);
     jest.advanceTimersByTime(10_000);
     expect(resolve).toHaveBeenCalledTimes(1);
+  });
+
+  it('reports each transition to the recorder: connecting, streaming, retrying with the error, streaming again', async () => {
+    jest.spyOn(Math, 'random').mockReturnValue(0);
+    registry.ensure(registration(1), {});
+    await flush();
+    opened(streams[0]);
+    ended(streams[0], {
+      opened: true,
+      reason: 'closed',
+      code: 1006,
+      detail: 'closed with code 1006',
+    });
+    jest.advanceTimersByTime(100);
+    await flush();
+    opened(streams[1]);
+    expect(states).toEqual([
+      '1 connecting',
+      '1 streaming',
+      '1 retrying: stream closed with code 1006',
+      '1 streaming',
+    ]);
+  });
+
+  it('on 403 removes the registration for its scope', async () => {
+    registry.ensure(registration(7), {});
+    await flush();
+    ended(streams[0], { reason: 'unauthorized', status: 403 });
+    await flush();
+    expect(remove).toHaveBeenCalledWith(registration(7), 'scope', 'the upgrade answered HTTP 403');
+  });
+
+  it('ends the registration on an error frame refusing the token, closing its stream', async () => {
+    route.mockReturnValue({ status: 401, error: 'Access token does not have the required scopes' });
+    registry.ensure(registration(4), {});
+    await flush();
+    opened(streams[0]);
+    registry.streamMessage(
+      streams[0] as unknown as MastodonStream<StreamEntry>,
+      Buffer.from('{}'),
+      false,
+    );
+    await flush();
+    expect(calls).toEqual(['forget 4', 'close 4 1000', 'remove 4 scope']);
+    expect(remove.mock.calls[0][2]).toBe(
+      'an error frame said 401: Access token does not have the required scopes',
+    );
+    expect(registry.has(4)).toBe(false);
+    expect(metrics.failures).toEqual(['unauthorized']);
+  });
+
+  it('takes a close without a code then a 401 as one revocation: no warning for the close, one removal', async () => {
+    jest.spyOn(Math, 'random').mockReturnValue(0);
+    const logger = (registry as unknown as { logger: { warn: jest.Mock; debug: jest.Mock } })
+      .logger;
+    registry.ensure(registration(5), {});
+    await flush();
+    opened(streams[0]);
+    ended(streams[0], {
+      opened: true,
+      reason: 'closed',
+      code: 1005,
+      detail: 'closed with code 1005',
+    });
+    expect(logger.warn).not.toHaveBeenCalled();
+    expect(logger.debug).toHaveBeenCalledWith(
+      expect.stringContaining('stream closed with code 1005'),
+    );
+    jest.advanceTimersByTime(100);
+    await flush();
+    ended(streams[1], { reason: 'unauthorized', status: 401 });
+    await flush();
+    expect(remove).toHaveBeenCalledTimes(1);
+    expect(remove.mock.calls[0][1]).toBe('revoked');
+    expect(remove.mock.calls[0][2]).toBe(
+      'the stream closed without a code, then the upgrade answered HTTP 401',
+    );
+    expect(logger.warn).not.toHaveBeenCalled();
+  });
+
+  it('records a refused token as unauthorized when its removal did not happen', async () => {
+    remove.mockResolvedValue(false);
+    registry.ensure(registration(8), {});
+    await flush();
+    ended(streams[0], { reason: 'unauthorized', status: 401 });
+    await flush();
+    expect(states).toEqual(['8 connecting', '8 unauthorized: the upgrade answered HTTP 401']);
   });
 
   it('does not reopen a revoked row read again before its deletion, but tries a renewed one', async () => {
@@ -418,7 +520,7 @@ describe('StreamRegistryService', () => {
     registry.ensure(registration(1, { accessToken: 'new' }), {});
     await flush();
     ended(streams[0], { reason: 'unauthorized', status: 401 });
-    expect(deleteByIdIfUnchanged).not.toHaveBeenCalled();
+    expect(remove).not.toHaveBeenCalled();
     expect(metrics.failures).toEqual([]);
     expect(registry.has(1)).toBe(true);
   });

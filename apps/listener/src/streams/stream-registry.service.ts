@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { CallbackDispatcher } from '@app/callback';
 import { InstanceEntry, SETTINGS, Settings } from '@app/config';
-import { Registration, registrationLabel, RegistrationRepository } from '@app/database';
+import { Registration, registrationLabel } from '@app/database';
 import {
   MastodonStream,
   MastodonStreamFactory,
@@ -15,6 +15,9 @@ import { CatchUpService, TokenRefusal } from '../catch-up/catch-up.service';
 import { EventRouterService } from '../events/event-router.service';
 import { InstanceHealth, suggestsOutage } from '../instance-health/instance-health';
 import { MembershipService } from '../membership/membership.service';
+import { RegistrationRemovalService } from '../lifecycle/registration-removal.service';
+import { RegistrationStateRecorder } from '../lifecycle/registration-state.recorder';
+import { refusalReason } from '../lifecycle/removal-reason';
 import { ListenerMetrics, StreamFailureLabel } from '../listener.metrics';
 import { reconnectDelay } from './backoff';
 import { OpeningLimiter } from './opening-limiter';
@@ -22,6 +25,8 @@ import { connectionSettingsKey, StreamEntry } from './stream-entry';
 
 /** A connection that stayed up this long starts the backoff over when it drops. */
 export const STABLE_CONNECTION_MS = 60_000;
+/** The close code ws reports when Mastodon closed without one: what it does to the sockets of a revoked token. */
+const CLOSED_WITHOUT_CODE = 1005;
 /** At shutdown, how long closing handshakes (code 1001) may take before sockets are cut. */
 const SHUTDOWN_CLOSE_GRACE_MS = 2_000;
 /**
@@ -35,9 +40,10 @@ const PING_SLICE_MS = 250;
  * Holds one Mastodon stream per allowed registration: opens it (within the
  * instance's maxConnections and maxOpening), relays its frames to the event
  * router, pings every open stream from one shared timer, reconnects with
- * backoff, and removes the registration when the instance says its token is revoked.
+ * backoff, and ends the registration when the instance refuses its token.
  * While an instance is down its streams wait for one probe (InstanceHealth)
- * instead of each retrying on its own backoff.
+ * instead of each retrying on its own backoff. Each stream's transitions go to
+ * the state recorder; removals to the removal service.
  */
 @Injectable()
 export class StreamRegistryService
@@ -73,7 +79,8 @@ export class StreamRegistryService
     private readonly targets: StreamTargetService,
     private readonly streamFactory: MastodonStreamFactory,
     private readonly router: EventRouterService,
-    private readonly registrations: RegistrationRepository,
+    private readonly recorder: RegistrationStateRecorder,
+    private readonly removal: RegistrationRemovalService,
     private readonly dispatcher: CallbackDispatcher,
     private readonly metrics: ListenerMetrics,
     private readonly catchUp: CatchUpService,
@@ -159,6 +166,7 @@ export class StreamRegistryService
     if (!entry) {
       const created = new StreamEntry(registration, instance, key);
       this.entries.set(registration.id, created);
+      this.recorder.record(registration.id, 'connecting');
       if (this.connections.acquire(created.instanceUrl, created, this.connectionLimit(instance))) {
         this.connect(created);
       } else {
@@ -197,7 +205,11 @@ export class StreamRegistryService
    * Closes and forgets the stream of `registrationId`. `forget`: the
    * registration itself is gone, so its undelivered callbacks are dropped too.
    */
-  stop(registrationId: number, why: string, options: { forget: boolean }): boolean {
+  stop(
+    registrationId: number,
+    why: string,
+    options: { forget: boolean; quiet?: boolean },
+  ): boolean {
     const entry = this.entries.get(registrationId);
     this.catchUp.stopped(registrationId, options.forget);
     if (options.forget) {
@@ -205,6 +217,7 @@ export class StreamRegistryService
       this.revokedRows.delete(registrationId);
     }
     if (!entry) return false;
+    this.recorder.forget(registrationId);
     this.entries.delete(registrationId);
     this.health.forget(entry.instanceUrl, entry);
     entry.state = 'stopped';
@@ -222,7 +235,8 @@ export class StreamRegistryService
     } else {
       this.connections.release(entry.instanceUrl, entry, this.connectionLimit(entry.instance));
     }
-    this.logger.log(`stream closed for ${registrationLabel(entry.registration)}: ${why}`);
+    if (!options.quiet)
+      this.logger.log(`stream closed for ${registrationLabel(entry.registration)}: ${why}`);
     return true;
   }
 
@@ -288,6 +302,8 @@ export class StreamRegistryService
     this.health.reachable(entry.instanceUrl);
     entry.state = 'open';
     entry.openedAt = Date.now();
+    entry.closedWithoutCode = false;
+    this.recorder.record(entry.id, 'streaming', { endpointInUse: entry.endpoint });
     entry.countedStream = stream;
     this.openStreams += 1;
     this.metrics.streamsOpen.labels(entry.instanceUrl).inc();
@@ -300,7 +316,13 @@ export class StreamRegistryService
     const entry = stream.context;
     if (entry.stream !== stream) return;
     try {
-      this.router.route(entry, data, isBinary, Date.now());
+      const refusal = this.router.route(entry, data, isBinary, Date.now());
+      if (refusal)
+        this.tokenRefused(
+          entry,
+          refusalReason(refusal.status, refusal.error),
+          `an error frame said ${refusal.status}: ${refusal.error}`,
+        );
     } catch (error) {
       this.logger.error(
         `frame not handled for ${registrationLabel(entry.registration)}: ${(error as Error).message}`,
@@ -329,15 +351,19 @@ export class StreamRegistryService
     if (suggestsOutage(end)) this.health.unreachable(entry.instanceUrl, entry);
     else if (!end.opened) this.health.reachable(entry.instanceUrl);
     if (end.reason === 'unauthorized') {
-      this.metrics.streamFailed(entry.instanceUrl, 'unauthorized');
-      this.removeRefused(entry.id, 'revoked', `upgrade answered HTTP ${end.status ?? 401}`);
+      const status = end.status ?? 401;
+      this.tokenRefused(entry, refusalReason(status), `the upgrade answered HTTP ${status}`);
       return;
     }
     const cause = end.reason === 'closed' && end.opened ? '' : ` (${end.reason}: ${end.detail})`;
     const what = end.opened
       ? `stream closed with code ${end.code ?? 1006}${cause}`
       : `stream failed to open${cause}`;
-    this.retryLater(entry, end.reason, what);
+    // Mastodon closes a revoked token's sockets without a code; the reconnect
+    // tells whether it was that (401: one removal line) or a restart (it opens)
+    const quiet = end.opened && end.code === CLOSED_WITHOUT_CODE;
+    entry.closedWithoutCode = quiet;
+    this.retryLater(entry, end.reason, what, quiet);
   }
 
   private connect(entry: StreamEntry): void {
@@ -417,10 +443,17 @@ export class StreamRegistryService
     this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
     entry.attempt = 0;
     entry.openedAt = 0;
+    entry.closedWithoutCode = false;
+    this.recorder.record(entry.id, 'connecting');
     this.connect(entry);
   }
 
-  private retryLater(entry: StreamEntry, reason: StreamFailureLabel, what: string): void {
+  private retryLater(
+    entry: StreamEntry,
+    reason: StreamFailureLabel,
+    what: string,
+    quiet = false,
+  ): void {
     this.metrics.streamFailed(entry.instanceUrl, reason);
     if (entry.openedAt > 0 && Date.now() - entry.openedAt >= STABLE_CONNECTION_MS)
       entry.attempt = 0;
@@ -438,9 +471,10 @@ export class StreamRegistryService
     entry.state = 'backoff';
     clearTimeout(entry.retryTimer);
     entry.retryTimer = setTimeout(() => this.retry(entry), delay);
-    this.logger.warn(
-      `${what} for ${registrationLabel(entry.registration)}; reconnecting in ${delay} ms`,
-    );
+    this.recorder.record(entry.id, 'retrying', { lastError: what });
+    const line = `${what} for ${registrationLabel(entry.registration)}; reconnecting in ${delay} ms`;
+    if (quiet) this.logger.debug(line);
+    else this.logger.warn(line);
   }
 
   /** The reconnect timer of `entry` fired, or its instance chose it as the probe. */
@@ -479,34 +513,31 @@ export class StreamRegistryService
   }
 
   /**
-   * The one way a registration is removed because Mastodon refused its token:
-   * 401/403 on the upgrade (`revoked`), or from the REST API of catch-up (401
-   * `revoked`, 403 `scope`: the token may not read notifications). The stream
-   * stops and the row is deleted unless it was renewed meanwhile.
+   * The REST API of catch-up refused the token (401 `revoked`, 403 `scope`:
+   * it may not read notifications): the same end as a refusal on the stream.
    */
   removeRefused(registrationId: number, reason: TokenRefusal, detail: string): void {
     const entry = this.entries.get(registrationId);
-    if (!entry) return;
-    const { id, lastUpdate } = entry.registration;
-    const label = registrationLabel(entry.registration);
-    const why = reason === 'revoked' ? 'token revoked' : 'token may not read notifications';
-    this.stop(id, `${why} (${detail})`, { forget: true });
+    if (entry) this.tokenRefused(entry, reason, detail);
+  }
+
+  /**
+   * Mastodon refused the token (401/403 on the upgrade, an error frame on the
+   * open socket, or the REST API): the stream stops and the registration ends,
+   * unless it was renewed meanwhile. One log line (the removal's), whatever came before.
+   */
+  private tokenRefused(entry: StreamEntry, reason: TokenRefusal, how: string): void {
+    const registration = entry.registration;
+    const { id, lastUpdate } = registration;
+    const detail = entry.closedWithoutCode ? `the stream closed without a code, then ${how}` : how;
+    this.metrics.streamFailed(entry.instanceUrl, 'unauthorized');
+    this.stop(id, detail, { forget: true, quiet: true });
     this.revokedRows.set(id, lastUpdate);
-    this.registrations.deleteByIdIfUnchanged(id, lastUpdate).then(
-      (deleted) => {
-        if (deleted)
-          this.logger.warn(
-            `registration ${label} removed: ${reason === 'revoked' ? 'its token was revoked' : 'its token may not read notifications'}`,
-          );
-        else
-          this.logger.log(`registration ${label} was renewed or removed meanwhile: kept as it is`);
-      },
-      (error: unknown) => {
-        this.logger.error(
-          `registration ${label} could not be removed: ${(error as Error).message}`,
-        );
-      },
-    );
+    void this.removal.remove(registration, reason, detail).then((removed) => {
+      // not removed (renewed meanwhile, or the database failed): the token was refused all the same
+      if (!removed && !this.entries.has(id))
+        this.recorder.record(id, 'unauthorized', { lastError: detail });
+    });
   }
 
   /**

@@ -47,6 +47,34 @@ export class RegistrationEntity {
   @Column({ type: 'varchar', length: 64, nullable: true })
   lastNotificationId: string | null;
 
+  /** Lifecycle, written by the listener (see RegistrationStateRepository); null until it first saw the row. */
+  @Column({ type: 'varchar', length: 16, nullable: true })
+  state: string | null;
+
+  /** When `state` was entered, ms since the epoch. */
+  @Column({ type: 'bigint', nullable: true, transformer: bigintAsNumber })
+  stateSince: number | null;
+
+  /** The last failure of the stream (never a token or a secret). */
+  @Column({ type: 'varchar', length: 500, nullable: true })
+  lastError: string | null;
+
+  /** When an event was last handed to the callback, ms since the epoch. */
+  @Column({ type: 'bigint', nullable: true, transformer: bigintAsNumber })
+  lastRelayedAt: number | null;
+
+  /** The listener holding the stream. */
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  heldBy: string | null;
+
+  /** The stream the listener opened (the registration's endpoint, or the one decided from config and version). */
+  @Column({ type: 'varchar', length: 32, nullable: true })
+  endpointInUse: string | null;
+
+  /** Why a `removed` registration ended: revoked, scope, expired, config. */
+  @Column({ type: 'varchar', length: 16, nullable: true })
+  removalReason: string | null;
+
   @CreateDateColumn()
   createdAt: Date;
 

@@ -34,6 +34,12 @@ export function columnTypes(queryRunner: QueryRunner) {
       isNullable: false,
       default: defaultValue,
     }),
+    /** Milliseconds since the epoch, absent until first set. */
+    optionalBigint: (name: string): TableColumnOptions => ({
+      name,
+      type: 'bigint',
+      isNullable: true,
+    }),
     timestamp: (name: string): TableColumnOptions => ({
       name,
       type: mssql ? 'datetime2' : mysql ? 'datetime' : 'timestamp with time zone',

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, LessThan, MoreThan, QueryFailedError, Repository } from 'typeorm';
+import { In, IsNull, LessThan, MoreThan, Not, QueryFailedError, Repository } from 'typeorm';
 import { SETTINGS, Settings, STREAM_ENDPOINTS, StreamEndpoint } from '@app/config';
 import { TokenCipher } from '@app/security';
 import { RegistrationEntity } from '../entities/registration.entity';
@@ -19,6 +19,7 @@ const REGISTRATION_COLUMNS = {
   tag: true,
   endpoint: true,
   lastNotificationId: true,
+  state: true,
 } as const;
 
 /** A registration's catch-up cursor to store (null: take a new floor at the next open). */
@@ -52,13 +53,19 @@ function upsertStatements(rows: Repository<RegistrationEntity>): UpsertStatement
   const written = ['lastUpdate', 'accessToken', 'appSecret', 'callbackUrl', 'endpoint', 'updatedAt'];
   const inserted = [...key, ...written, 'createdAt'];
   const insert = `INSERT INTO ${table} (${inserted.map(q).join(', ')}) VALUES (${inserted.map((c) => `:${c}`).join(', ')})`;
-  // a new endpoint may mean another id space (direct: status ids): the catch-up takes a new floor
+  // a new endpoint may mean another id space (direct: status ids): the catch-up takes a new floor;
+  // so does a removed registration registered again: it comes back as new (the listener opens it
+  // afresh). removalReason and state are assigned last: MySQL assigns left to right, and the
+  // cursor needs the old state
   const cursor = q('lastNotificationId');
   const endpoint = q('endpoint');
+  const notRemoved = (state: string) => `(${state} IS NULL OR ${state} <> 'removed')`;
+  const revive = (state: string) =>
+    `${q('removalReason')} = NULL, ${q('state')} = CASE WHEN ${state} = 'removed' THEN NULL ELSE ${state} END`;
   const statements: UpsertStatements = {
     update:
-      `UPDATE ${table} SET ${cursor} = CASE WHEN ${endpoint} = :endpoint OR (${endpoint} IS NULL AND :endpointIsNull = 1) THEN ${cursor} END, ` +
-      `${written.map((c) => `${q(c)} = :${c}`).join(', ')} ` +
+      `UPDATE ${table} SET ${cursor} = CASE WHEN (${endpoint} = :endpoint OR (${endpoint} IS NULL AND :endpointIsNull = 1)) AND ${notRemoved(q('state'))} THEN ${cursor} END, ` +
+      `${written.map((c) => `${q(c)} = :${c}`).join(', ')}, ${revive(q('state'))} ` +
       `WHERE ${key.map((c) => `${q(c)} = :${c}`).join(' AND ')}`,
     insert,
   };
@@ -68,17 +75,17 @@ function upsertStatements(rows: Repository<RegistrationEntity>): UpsertStatement
       // xmax is 0 only on a freshly inserted row version
       sql:
         `${insert} ON CONFLICT (${key.map(q).join(', ')}) DO UPDATE SET ` +
-        `${cursor} = CASE WHEN ${table}.${endpoint} IS NOT DISTINCT FROM EXCLUDED.${endpoint} THEN ${table}.${cursor} END, ` +
-        `${written.map((c) => `${q(c)} = EXCLUDED.${q(c)}`).join(', ')} RETURNING (xmax = 0) AS ${q('created')}`,
+        `${cursor} = CASE WHEN ${table}.${endpoint} IS NOT DISTINCT FROM EXCLUDED.${endpoint} AND ${notRemoved(`${table}.${q('state')}`)} THEN ${table}.${cursor} END, ` +
+        `${written.map((c) => `${q(c)} = EXCLUDED.${q(c)}`).join(', ')}, ${revive(`${table}.${q('state')}`)} RETURNING (xmax = 0) AS ${q('created')}`,
       created: (result) => (result.records as { created: boolean }[])[0]?.created === true,
     };
   } else if (type === 'mysql' || type === 'mariadb') {
     statements.native = {
       // MySQL counts 1 affected row for an insert, 2 for an update; it assigns left to right,
-      // so the cursor is judged before the endpoint is overwritten
+      // so the cursor is judged before the endpoint and the state are overwritten
       sql:
-        `${insert} ON DUPLICATE KEY UPDATE ${cursor} = IF(${endpoint} <=> VALUES(${endpoint}), ${cursor}, NULL), ` +
-        `${written.map((c) => `${q(c)} = VALUES(${q(c)})`).join(', ')}`,
+        `${insert} ON DUPLICATE KEY UPDATE ${cursor} = IF(${endpoint} <=> VALUES(${endpoint}) AND ${notRemoved(q('state'))}, ${cursor}, NULL), ` +
+        `${written.map((c) => `${q(c)} = VALUES(${q(c)})`).join(', ')}, ${revive(q('state'))}`,
       created: (result) => result.affected === 1,
     };
   }
@@ -188,20 +195,6 @@ export class RegistrationRepository {
     return (result.affected ?? 0) > 0;
   }
 
-  /**
-   * Deletes the row only if it was not renewed since the listener read it
-   * (`lastUpdate` unchanged): a revoked token must not take a fresh registration with it.
-   */
-  async deleteByIdIfUnchanged(id: number, lastUpdate: number): Promise<boolean> {
-    const result = await this.rows.delete({ id, lastUpdate });
-    return (result.affected ?? 0) > 0;
-  }
-
-  /** Deletes those of `ids` still not renewed since `before` (ms): a row renewed meanwhile stays. */
-  async deleteExpiredByIds(ids: number[], before: number): Promise<void> {
-    for (const batch of batches(ids)) await this.rows.delete({ id: In(batch), lastUpdate: LessThan(before) });
-  }
-
   async findByKey(key: RegistrationKey): Promise<Registration | undefined> {
     const row = await this.rows.findOne({
       select: REGISTRATION_COLUMNS,
@@ -265,9 +258,15 @@ export class RegistrationRepository {
     return this.rows.count();
   }
 
-  /** Ids of registrations not renewed since `before` (ms). */
+  /** Ids of registrations not renewed since `before` (ms) and not removed already. */
   async findExpiredIds(before: number): Promise<number[]> {
-    const rows = await this.rows.find({ select: { id: true }, where: { lastUpdate: LessThan(before) } });
+    const rows = await this.rows.find({
+      select: { id: true },
+      where: [
+        { lastUpdate: LessThan(before), state: IsNull() },
+        { lastUpdate: LessThan(before), state: Not('removed') },
+      ],
+    });
     return rows.map((r) => r.id);
   }
 
@@ -332,6 +331,7 @@ export class RegistrationRepository {
       callbackUrl: row.callbackUrl,
       endpoint,
       lastNotificationId: row.lastNotificationId ?? null,
+      ...(row.state === 'removed' ? { removed: true } : {}),
     };
   }
 }

@@ -62,7 +62,10 @@ export class RegisterDto {
     enum: STREAM_ENDPOINTS,
     example: 'user:notification',
     description:
-      "Stream to listen to. Absent: the instance's configured endpoint, else user:notification on Mastodon 1.4.2 or newer, else user.",
+      'Stream to listen to. `user` and `user:notification` carry `notification`; `direct` carries `conversation` only ' +
+      "(no `notification`, no `delete`). Absent: the instance's configured endpoint, else user:notification on Mastodon " +
+      '1.4.2 or newer, else user. The token needs `read:notifications` (user:notification), `read` (user; or ' +
+      '`read:statuses` and `read:notifications`) or `read:statuses` (direct); a token Mastodon refuses ends the registration (see /status).',
   })
   @IsOptional()
   @FieldRules(isString, oneOf(STREAM_ENDPOINTS))
