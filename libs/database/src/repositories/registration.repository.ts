@@ -1,11 +1,12 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, LessThan, QueryFailedError, Repository } from 'typeorm';
+import { FindOptionsWhere, In, LessThan, QueryFailedError, Repository } from 'typeorm';
 import { SETTINGS, Settings, STREAM_ENDPOINTS, StreamEndpoint } from '@app/config';
 import { TokenCipher } from '@app/security';
 import { RegistrationEntity } from '../entities/registration.entity';
 import { Registration, RegistrationKey, RegistrationWrite } from '../registration';
 import { batches } from './batches';
+import { retryingDeadlocks } from './deadlock-retry';
 
 /** What a Registration is made of: createdAt and updatedAt are left unread (their date parsing was a third of a bulk read). */
 const REGISTRATION_COLUMNS = {
@@ -116,23 +117,23 @@ export class RegistrationRepository {
   private async execute(sql: string, parameters: Record<string, unknown>): Promise<{ records: unknown; affected?: number }> {
     const connection = this.rows.manager.connection;
     const [statement, values] = connection.driver.escapeQueryWithParameters(sql, parameters, {});
-    const runner = connection.createQueryRunner();
-    try {
-      const result = await runner.query(statement, values, true);
-      return { records: result.records, affected: result.affected };
-    } finally {
-      await runner.release();
-    }
+    return retryingDeadlocks(async () => {
+      const runner = connection.createQueryRunner();
+      try {
+        const result = await runner.query(statement, values, true);
+        return { records: result.records, affected: result.affected };
+      } finally {
+        await runner.release();
+      }
+    });
   }
 
   async deleteByKey(key: RegistrationKey): Promise<boolean> {
-    const result = await this.rows.delete({ instanceUrl: key.instanceUrl, appId: key.appId, tag: key.tag });
-    return (result.affected ?? 0) > 0;
+    return this.deleteWhere({ instanceUrl: key.instanceUrl, appId: key.appId, tag: key.tag });
   }
 
   async deleteById(id: number): Promise<boolean> {
-    const result = await this.rows.delete({ id });
-    return (result.affected ?? 0) > 0;
+    return this.deleteWhere({ id });
   }
 
   /**
@@ -140,13 +141,18 @@ export class RegistrationRepository {
    * (`lastUpdate` unchanged): a revoked token must not take a fresh registration with it.
    */
   async deleteByIdIfUnchanged(id: number, lastUpdate: number): Promise<boolean> {
-    const result = await this.rows.delete({ id, lastUpdate });
-    return (result.affected ?? 0) > 0;
+    return this.deleteWhere({ id, lastUpdate });
   }
 
   /** Deletes those of `ids` still not renewed since `before` (ms): a row renewed meanwhile stays. */
   async deleteExpiredByIds(ids: number[], before: number): Promise<void> {
-    for (const batch of batches(ids)) await this.rows.delete({ id: In(batch), lastUpdate: LessThan(before) });
+    for (const batch of batches(ids)) await this.deleteWhere({ id: In(batch), lastUpdate: LessThan(before) });
+  }
+
+  /** Whether a row matched; a renewal racing the delete can make it a deadlock victim (then it runs again). */
+  private async deleteWhere(where: FindOptionsWhere<RegistrationEntity>): Promise<boolean> {
+    const result = await retryingDeadlocks(() => this.rows.delete(where));
+    return (result.affected ?? 0) > 0;
   }
 
   async findByKey(key: RegistrationKey): Promise<Registration | undefined> {
