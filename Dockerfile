@@ -2,14 +2,15 @@
 # One image target per app: `api` and `listener` (see docker-compose.yml).
 
 FROM node:20-bookworm-slim AS build
+# no install-time telemetry from dependencies (swagger-ui-dist's @scarf/scarf reads these)
+ENV SCARF_ANALYTICS=false DO_NOT_TRACK=1
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY apps ./apps
 COPY libs ./libs
-COPY bench ./bench
-COPY test/support ./test/support
+# bench/ and test/ are not copied: the image holds the apps and their libs only
 RUN npm run build \
  && npm prune --omit=dev \
  # images always talk to a database server; the embedded PostgreSQL binaries are for `npm start` only

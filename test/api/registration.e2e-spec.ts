@@ -9,6 +9,8 @@ import { allRegistrationRows, registrationRow } from './support/registration-tab
 
 const APP_A = { id: 'app.a', secret: 'secret-A-6f1d2c-Ω' };
 const APP_B = { id: 'app.b', secret: 'secret-B-93ab7e' };
+const APP_C = { id: 'app.c', secret: 'secret-C-41d0aa' };
+const FOLDER_PREFIX = 'http://127.0.0.1:5341/cb/';
 const ENCRYPTION_KEY = randomBytes(32);
 const BODY_LIMIT = 4096;
 
@@ -20,6 +22,8 @@ const APP_MAP = {
   },
   // without: callbacks must be public addresses
   [APP_B.id]: { secret: APP_B.secret },
+  // a prefix with a folder: callbacks must stay inside it
+  [APP_C.id]: { secret: APP_C.secret, callbackUrlPrefix: FOLDER_PREFIX },
 };
 const INSTANCE_MAP = {
   'https://mastodon.example': {},
@@ -31,7 +35,7 @@ const INSTANCE_MAP = {
 };
 
 /** Every token and secret this suite sends; none may ever come back in an answer or a log line. */
-const sentSecrets = new Set<string>([APP_A.secret, APP_B.secret]);
+const sentSecrets = new Set<string>([APP_A.secret, APP_B.secret, APP_C.secret]);
 
 function newToken(): string {
   const token = `tok-${randomBytes(12).toString('hex')}`;
@@ -180,6 +184,16 @@ describe('registration API (POST /register, POST /unregister)', () => {
       expect((await allRegistrationRows(db.dataSource)).length).toBe(count);
     });
 
+    it('stores a callback URL normalised, inside its prefix folder', async () => {
+      const fields = registration({
+        app_id: APP_C.id,
+        app_secret: APP_C.secret,
+        callback_url: 'HTTP://127.0.0.1:5341/cb/a/./b/../%2e%2e/user-7',
+      });
+      expect((await client.postForm('/register', fields)).status).toBe(202);
+      expect((await rowFor(fields))?.callbackUrl).toBe('http://127.0.0.1:5341/cb/user-7');
+    });
+
     it('lets an app without callbackUrlPrefix use a public callback, on an instance only it may use', async () => {
       const fields = registration({
         app_id: APP_B.id,
@@ -289,8 +303,87 @@ describe('registration API (POST /register, POST /unregister)', () => {
     const tooLong = 'https://push.example.com/' + 'a'.repeat(1000);
     const sendAppB = (overrides: Record<string, string>) =>
       form(registration({ app_id: APP_B.id, app_secret: APP_B.secret, ...overrides }));
+    const sendAppC = (callbackUrl: string) =>
+      form(registration({ app_id: APP_C.id, app_secret: APP_C.secret, callback_url: callbackUrl }));
+    const escapes: [string, string, string | RegExp][] = [
+      [
+        '..',
+        `${FOLDER_PREFIX}../admin`,
+        'callback_url does not start with a callbackUrlPrefix configured for this app',
+      ],
+      [
+        '%2e%2e',
+        `${FOLDER_PREFIX}%2e%2e/admin`,
+        'callback_url does not start with a callbackUrlPrefix configured for this app',
+      ],
+      [
+        '.%2e',
+        `${FOLDER_PREFIX}.%2e/admin`,
+        'callback_url does not start with a callbackUrlPrefix configured for this app',
+      ],
+      [
+        '%2E%2E%2F',
+        `${FOLDER_PREFIX}%2E%2E%2Fadmin`,
+        'callback_url must not contain encoded slashes, backslashes or dot segments',
+      ],
+      [
+        'a backslash',
+        `${FOLDER_PREFIX}..\\admin`,
+        'callback_url does not start with a callbackUrlPrefix configured for this app',
+      ],
+      ['@', 'http://127.0.0.1:5341@evil.example/cb/', 'callback_url must not contain credentials'],
+      ['#', 'http://127.0.0.1:5341/#/cb/x', 'callback_url must not contain a fragment (#)'],
+      [
+        'a longer port',
+        'http://127.0.0.1:53410/cb/x',
+        'callback_url does not start with a callbackUrlPrefix configured for this app',
+      ],
+      [
+        'a longer folder',
+        'http://127.0.0.1:5341/cbx/x',
+        'callback_url does not start with a callbackUrlPrefix configured for this app',
+      ],
+    ];
+    const invisible: [string, string][] = [
+      ['U+202E right-to-left override', '\u202e'],
+      ['a zero-width space', '\u200b'],
+      ['a byte order mark', '\ufeff'],
+      ['U+2028 line separator', '\u2028'],
+    ];
 
     const cases: [string, () => Send, number, string | RegExp][] = [
+      ...escapes.map(([name, url, message]): [string, () => Send, number, string | RegExp] => [
+        `a callback escaping its prefix folder through ${name}`,
+        () => sendAppC(url),
+        400,
+        message,
+      ]),
+      ...invisible.flatMap(([name, character]): [string, () => Send, number, string][] => [
+        [
+          `tag with ${name}`,
+          () => json(registration({ tag: `user${character}42` })),
+          400,
+          'tag must not contain invisible formatting characters',
+        ],
+        [
+          `app_id with ${name}`,
+          () => json(registration({ app_id: `app${character}.a` })),
+          400,
+          'app_id must not contain invisible formatting characters',
+        ],
+      ]),
+      [
+        'access_token with a lone surrogate (JSON "\\ud800")',
+        () => json(registration({ access_token: 'a\ud800b' })),
+        400,
+        'access_token must be well-formed Unicode text (no lone surrogates)',
+      ],
+      [
+        'access_token outside printable ASCII',
+        () => form(registration({ access_token: 'tök\u00e9n' })),
+        400,
+        'access_token must be printable ASCII without spaces or any of ? & = /',
+      ],
       // missing and empty fields
       [
         'no body at all',
@@ -386,19 +479,19 @@ describe('registration API (POST /register, POST /unregister)', () => {
         'access_token with &',
         () => form(registration({ access_token: 'abc&stream=public' })),
         400,
-        'access_token must not contain whitespace, control characters or any of ? & = /',
+        'access_token must be printable ASCII without spaces or any of ? & = /',
       ],
       [
         'access_token with /',
         () => form(registration({ access_token: 'abc/def' })),
         400,
-        'access_token must not contain whitespace, control characters or any of ? & = /',
+        'access_token must be printable ASCII without spaces or any of ? & = /',
       ],
       [
         'access_token with a space',
         () => form(registration({ access_token: 'abc def' })),
         400,
-        'access_token must not contain whitespace, control characters or any of ? & = /',
+        'access_token must be printable ASCII without spaces or any of ? & = /',
       ],
       [
         'tag with NUL',
@@ -411,7 +504,7 @@ describe('registration API (POST /register, POST /unregister)', () => {
         () =>
           raw('{"instance_url":"https://mastodon.example","tag":"a\\ud800"}', 'application/json'),
         400,
-        'tag must be valid UTF-8 text',
+        'tag must be well-formed Unicode text (no lone surrogates)',
       ],
       // wrong JSON types
       ['numeric tag', () => json({ ...registration(), tag: 42 }), 400, 'tag must be a string'],

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { AppProcess, freePort, writeConfigDir } from '../support/app-process';
 import { waitFor } from '../support/wait-for';
@@ -77,5 +78,81 @@ describe('api start-up with a bad configuration', () => {
         `configuration error: ${path.join(dir, 'instance_map.hjson')}: entry "*": maxConnections `,
       ),
     ).toBe(true);
+  });
+});
+
+describe('start-up that fails after the embedded PostgreSQL started, and apps alone without a server', () => {
+  const configDir = writeConfigDir({ 'app.one': { secret: 'startup-secret' } }, { '*': {} });
+  const root = path.resolve(__dirname, '../..');
+
+  function refusesConnections(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(false);
+      });
+      socket.once('error', () => resolve(true));
+    });
+  }
+
+  it('npm start on a busy port exits 1 and stops the PostgreSQL it started', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const busyPort = (busy.address() as net.AddressInfo).port;
+    const dataDir = `data/test-failed-start-${process.pid}-${Date.now()}`;
+    const pgPort = await freePort();
+    try {
+      const app = await AppProcess.start(
+        'standalone',
+        {
+          HOST: '127.0.0.1',
+          PORT: String(busyPort),
+          LISTENER_HOST: '127.0.0.1',
+          LISTENER_PORT: String(await freePort()),
+          CONFIG_DIR: configDir,
+          EMBEDDED_PG_DIR: dataDir,
+          EMBEDDED_PG_PORT: String(pgPort),
+        },
+        { healthy: false },
+      );
+      const status = await waitFor(() => app.exitStatus, {
+        timeoutMs: 90_000,
+        what: 'npm start to exit',
+      });
+      expect(status.code).toBe(1);
+      expect(app.logs).toContain('embedded PostgreSQL ready');
+      expect(app.logs).toMatch(/start-up failed: .*EADDRINUSE/);
+      expect(await refusesConnections(pgPort)).toBe(true);
+      expect(fs.existsSync(path.join(root, dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
+    } finally {
+      busy.close();
+      fs.rmSync(path.join(root, dataDir), { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    ['api', 'npm run start:api'],
+    ['listener', 'npm run start:listener'],
+  ] as const)('the %s alone without DB_HOST refuses in one line', async (kind, command) => {
+    const app = await AppProcess.start(
+      kind,
+      {
+        HOST: '127.0.0.1',
+        LISTENER_HOST: '127.0.0.1',
+        PORT: '0',
+        LISTENER_PORT: '0',
+        CONFIG_DIR: configDir,
+      },
+      { healthy: false },
+    );
+    const status = await waitFor(() => app.exitStatus, {
+      timeoutMs: 30_000,
+      what: `the ${kind} to exit`,
+    });
+    expect(status.code).toBe(1);
+    expect(app.logs.trim().split('\n')).toEqual([
+      `configuration error: DB_HOST is not set: ${command} needs a database server; set DB_DIALECT, DB_HOST, DB_PORT, DB_NAME, DB_USER and DB_PASS (or use npm start, which runs both apps on an embedded PostgreSQL)`,
+    ]);
   });
 });

@@ -1,5 +1,7 @@
 import * as path from 'node:path';
-import { DbDialect, parseSettings, ServerDatabaseSettings } from '../../libs/config/src';
+// the environment reader alone: the lib's index pulls in the hjson maps, whose @app/ imports globalSetup cannot resolve
+import { parseSettings } from '../../libs/config/src/environment';
+import { DbDialect, ServerDatabaseSettings } from '../../libs/config/src/settings';
 
 /**
  * The database server the end-to-end tests use: the one named by DB_* variables,

@@ -167,6 +167,20 @@ export class FakeMastodon {
   }
 
   /**
+   * What an instance restart or deploy looks like from outside: every open
+   * connection is cut and upgrades answer `status` until `endOutage`.
+   * `upgradeAttempts` keeps counting meanwhile.
+   */
+  beginOutage(status = 503): void {
+    this.refuseUpgrades(status);
+    this.dropAll();
+  }
+
+  endOutage(): void {
+    this.refuseUpgrades(undefined);
+  }
+
+  /**
    * Answers upgrades to `/api/v1/streaming` with a 302 to `location` (path and
    * query, or an absolute URL; the original query is appended when it has none).
    * Upgrades to any other path ending in `/api/v1/streaming` are served.

@@ -12,7 +12,7 @@ import { setupOpenApi } from './http/openapi';
 export async function createApiApp(settings: Settings): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(
     ApiModule.forRoot(settings),
-    createFastifyAdapter(settings.api.bodyLimitBytes, answerFrameworkError),
+    createFastifyAdapter(settings.api.bodyLimitBytes, answerFrameworkError, settings.api.timeouts),
     // Nest's parsers accept any JSON value and invalid UTF-8; configureHttp registers strict ones
     { bufferLogs: true, bodyParser: false },
   );

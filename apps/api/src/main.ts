@@ -6,7 +6,7 @@ import { createApiApp } from './api.bootstrap';
 
 /** `npm run start:api`: the registration API alone. */
 async function main(): Promise<void> {
-  const settings = loadSettingsOrExit();
+  const settings = loadSettingsOrExit({ aloneAs: 'npm run start:api' });
   const shutdown = new GracefulShutdown({ timeoutMs: settings.shutdownTimeoutMs });
   const database = await prepareDatabase(settings, (line) => process.stdout.write(`${line}\n`));
   shutdown.after = database.stop;

@@ -6,7 +6,7 @@ import { createListenerApp } from './listener.bootstrap';
 
 /** `npm run start:listener`: the stream listener alone. */
 async function main(): Promise<void> {
-  const settings = loadSettingsOrExit();
+  const settings = loadSettingsOrExit({ aloneAs: 'npm run start:listener' });
   const shutdown = new GracefulShutdown({ timeoutMs: settings.shutdownTimeoutMs });
   const database = await prepareDatabase(settings, (line) => process.stdout.write(`${line}\n`));
   shutdown.after = database.stop;

@@ -15,8 +15,14 @@ async function main(): Promise<void> {
   const shutdown = new GracefulShutdown({ timeoutMs: settings.shutdownTimeoutMs });
   const database = await prepareDatabase(settings, (line) => process.stdout.write(`${line}\n`));
   shutdown.after = database.stop;
-  shutdown.track(await createApiApp(database.settings));
-  shutdown.track(await createListenerApp(database.settings));
+  try {
+    shutdown.track(await createApiApp(database.settings));
+    shutdown.track(await createListenerApp(database.settings));
+  } catch (error) {
+    // PostgreSQL runs in its own process group: exiting would leave it running (a busy port, say)
+    await database.stop();
+    throw error;
+  }
 }
 
 main().catch((error: Error) => {

@@ -241,6 +241,36 @@ describe('CallbackDeliveryService (undici against a loopback receiver)', () => {
     ]);
   });
 
+  it('refuses a stored URL that leaves its prefix folder, without connecting', async () => {
+    const folderApps: Record<string, AppEntry> = {
+      ...apps,
+      folder: { secret: 'app-secret', callbackUrlPrefix: `http://127.0.0.1:${receiver.port}/cb/` },
+    };
+    const config = { findApp: (appId: string) => folderApps[appId] } as AppConfigService;
+    const folderService = new CallbackDeliveryService(
+      agents,
+      config,
+      settings,
+      new MetricsService(),
+    );
+    for (const path of [
+      '/cb/../admin',
+      '/cb/%2e%2e/admin',
+      '/cb/.%2e/admin',
+      '/cb/%2E%2E%2Fadmin',
+      '/cb\\..\\admin',
+    ]) {
+      expect(await folderService.attempt(request(path, 'folder'))).toMatchObject({
+        kind: 'refused',
+      });
+    }
+    expect(receiver.arrivals).toHaveLength(0);
+    expect(await folderService.attempt(request('/cb/user-1', 'folder'))).toEqual({
+      kind: 'delivered',
+    });
+    expect(receiver.arrivals.map((a) => a.path)).toEqual(['/cb/user-1']);
+  });
+
   it('refuses a callback URL with credentials or another scheme', async () => {
     const withCredentials = request('/x');
     withCredentials.callbackUrl = withCredentials.callbackUrl.replace('//', '//user:pw@');

@@ -3,7 +3,7 @@ import type { Histogram } from 'prom-client';
 import type { Agent } from 'undici';
 import { AppConfigService, SETTINGS, Settings } from '@app/config';
 import { MetricsService } from '@app/observability';
-import { literalHostIsPublic, matchingPrefix, urlForLog } from '@app/security';
+import { literalHostIsPublic, matchingPrefix, parseCallbackUrl, urlForLog } from '@app/security';
 import { CallbackHttpAgents, isErrorOfUsedSocket } from './callback-http-agents';
 import { AttemptVerdict, parseRetryAfter, verdictForStatus } from './retry-policy';
 import { WebhookSigner } from './webhook-signer';
@@ -27,6 +27,25 @@ const TIMEOUT_CODES = new Set([
   'ETIMEDOUT',
 ]);
 
+/** What a receiver answered to one probe (see CallbackDeliveryService.probe). */
+export interface CallbackProbeResult {
+  verdict: AttemptVerdict;
+  /** Absent when no answer came (refused, timeout, connection error). */
+  status?: number;
+  /** The start of the answer's body (at most PROBE_BODY_BYTES). */
+  body?: string;
+  durationMs: number;
+}
+
+/** How much of a probe's answer is kept to be shown. */
+const PROBE_BODY_BYTES = 2_048;
+
+/** Where `send` leaves the answer when its caller wants to see it. */
+interface AnswerSink {
+  status?: number;
+  body?: string;
+}
+
 type TargetPlan = { ok: true; url: URL; agent: Agent } | { ok: false; reason: string };
 
 function errorChain(error: unknown): { code?: string; message?: string; name?: string }[] {
@@ -38,6 +57,19 @@ function errorChain(error: unknown): { code?: string; message?: string; name?: s
     current = current.cause as typeof current;
   }
   return chain;
+}
+
+/** The first `limit` bytes of a body as text; the rest is not read (the socket is closed). */
+async function readStart(body: AsyncIterable<Buffer> & { destroy(): void }, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= limit) break;
+  }
+  if (size >= limit) body.destroy();
+  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
 }
 
 /**
@@ -71,35 +103,47 @@ export class CallbackDeliveryService {
   }
 
   async attempt(request: CallbackRequest): Promise<AttemptVerdict> {
+    return (await this.attemptWith(request, undefined)).verdict;
+  }
+
+  /**
+   * One attempt, exactly as an event's (same policy, signing and agents), whose
+   * answer is kept: for an operator checking that a receiver works.
+   */
+  async probe(request: CallbackRequest): Promise<CallbackProbeResult> {
+    const answer: AnswerSink = {};
+    const { verdict, durationMs } = await this.attemptWith(request, answer);
+    return { verdict, status: answer.status, body: answer.body, durationMs };
+  }
+
+  private async attemptWith(
+    request: CallbackRequest,
+    answer: AnswerSink | undefined,
+  ): Promise<{ verdict: AttemptVerdict; durationMs: number }> {
     const app = this.config.findApp(request.appId);
-    if (!app) return { kind: 'refused', reason: 'app is no longer in app_map' };
+    if (!app) return { verdict: { kind: 'refused', reason: 'app is no longer in app_map' }, durationMs: 0 };
     const plan = this.planTarget(request.callbackUrl, app.callbackUrlPrefix);
-    if (!plan.ok) return { kind: 'refused', reason: `callback URL ${plan.reason}` };
+    if (!plan.ok) return { verdict: { kind: 'refused', reason: `callback URL ${plan.reason}` }, durationMs: 0 };
     const secret = app.webhookSecret ?? app.secret;
 
     const started = performance.now();
-    let verdict = await this.send(request, secret, plan, false);
+    let verdict = await this.send(request, secret, plan, false, answer);
     if (verdict === 'reset-on-reused-socket') {
       // the receiver closed a pooled keep-alive socket as we wrote to it: the request never got there
-      verdict = await this.send(request, secret, plan, true);
+      verdict = await this.send(request, secret, plan, true, answer);
     }
     const result = verdict as AttemptVerdict;
-    this.requestDuration.observe({ result: result.kind }, (performance.now() - started) / 1000);
-    return result;
+    const durationMs = performance.now() - started;
+    this.requestDuration.observe({ result: result.kind }, durationMs / 1000);
+    return { verdict: result, durationMs };
   }
 
   private planTarget(callbackUrl: string, prefixes: string | string[] | undefined): TargetPlan {
-    let url: URL;
-    try {
-      url = new URL(callbackUrl);
-    } catch {
-      return { ok: false, reason: 'is not a valid URL' };
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:')
-      return { ok: false, reason: 'is not http(s)' };
-    if (url.username || url.password) return { ok: false, reason: 'contains credentials' };
+    const parsed = parseCallbackUrl(callbackUrl);
+    if (!parsed.ok) return parsed;
+    const url = parsed.url;
     if (prefixes !== undefined) {
-      return matchingPrefix(callbackUrl, prefixes)
+      return matchingPrefix(url, prefixes)
         ? { ok: true, url, agent: this.agents.trusted }
         : { ok: false, reason: 'does not start with a callbackUrlPrefix of this app' };
     }
@@ -115,6 +159,7 @@ export class CallbackDeliveryService {
     secret: string,
     target: { url: URL; agent: Agent },
     isRepeat: boolean,
+    answer: AnswerSink | undefined,
   ): Promise<AttemptVerdict | 'reset-on-reused-socket'> {
     const now = Date.now();
     const controller = new AbortController();
@@ -136,11 +181,16 @@ export class CallbackDeliveryService {
         body: request.body,
         signal: controller.signal,
       });
-      // read to its end so the socket can serve the next request, but no further than
-      // maxResponseBytes (the socket is closed instead): a receiver cannot hold memory by answering at length
-      response.body
-        .dump({ limit: this.settings.callback.maxResponseBytes })
-        .then(stopTimer, stopTimer);
+      if (answer) {
+        answer.status = response.statusCode;
+        answer.body = await readStart(response.body, PROBE_BODY_BYTES).finally(stopTimer);
+      } else {
+        // read to its end so the socket can serve the next request, but no further than
+        // maxResponseBytes (the socket is closed instead): a receiver cannot hold memory by answering at length
+        response.body
+          .dump({ limit: this.settings.callback.maxResponseBytes })
+          .then(stopTimer, stopTimer);
+      }
       return verdictForStatus(
         response.statusCode,
         parseRetryAfter(response.headers['retry-after'], Date.now()),

@@ -107,14 +107,15 @@ function setup(
     }),
     count: jest.fn(async () => 0),
     findDueHeads: jest.fn(async (): Promise<PendingDeliveryEntity[]> => []),
-    findHead: jest.fn(async (): Promise<PendingDeliveryEntity | undefined> => undefined),
-    delete: jest.fn(async (id: string) => void calls.push(`delete ${id}`)),
+    findFirst: jest.fn(async (_registrationId: number): Promise<PendingDeliveryEntity[]> => []),
+    delete: jest.fn(async (ids: string[]) => void calls.push(`delete ${ids.join(',')}`)),
     recordFailure: jest.fn(
       async (id: string, attempts: number) => void calls.push(`recordFailure ${id} ${attempts}`),
     ),
     deleteForRegistrations: jest.fn(
       async (ids: number[]) => void calls.push(`deleteForRegistrations ${ids.join(',')}`),
     ),
+    makeDue: jest.fn(async (ids: number[]) => void calls.push(`makeDue ${ids.join(',')}`)),
   };
   const registrations = {
     deleteById: jest.fn(async (id: number) => {
@@ -138,6 +139,9 @@ function setup(
           },
     ),
     findExistingIds: jest.fn(async (ids: number[]) => ids),
+    findByIds: jest.fn(async (ids: number[]) =>
+      ids.map((id) => ({ id, callbackUrl: `https://receiver.example/stored/${id}` })),
+    ),
   };
   const dispatcher = new CallbackDispatcher(
     strictStub<CallbackDeliveryService>('delivery', {
@@ -174,7 +178,7 @@ function storedRow(
 
 /** Runs one retry-worker round the way the interval does. */
 async function retryRound(dispatcher: CallbackDispatcher): Promise<void> {
-  await (dispatcher as unknown as { tick(): Promise<void> }).tick();
+  await (dispatcher as unknown as { retries: { tick(): Promise<void> } }).retries.tick();
   await settle();
 }
 
@@ -349,9 +353,10 @@ describe('CallbackDispatcher', () => {
     const { dispatcher, delivery, pending, calls } = setup({ pendingAtStart: [1] });
     await dispatcher.onModuleInit();
     pending.findDueHeads.mockResolvedValueOnce([storedRow('10', 1)]);
-    pending.findHead
-      .mockResolvedValueOnce(storedRow('11', 2, { attempts: 0 }))
-      .mockResolvedValueOnce(undefined);
+    pending.findFirst.mockResolvedValueOnce([
+      storedRow('10', 1),
+      storedRow('11', 2, { attempts: 0 }),
+    ]);
 
     await retryRound(dispatcher);
     expect(delivery.requests[0].request).toMatchObject({
@@ -363,7 +368,8 @@ describe('CallbackDispatcher', () => {
     expect(delivery.requests[1].request.webhookId).toBe('msg_11');
     delivery.requests[1].answer.resolve({ kind: 'delivered' });
     await settle();
-    expect(calls).toEqual(['delete 10', 'delete 11']);
+    // the stored rows of registration 1 waited on this host since the start: due now
+    expect(calls).toEqual(['makeDue 1', 'delete 10,11']);
 
     dispatcher.dispatch(relayEvent(3));
     expect(delivery.seqs()).toEqual([1, 2, 3]);
@@ -374,6 +380,10 @@ describe('CallbackDispatcher', () => {
     const { dispatcher, delivery, pending, calls } = setup({ pendingAtStart: [1] });
     await dispatcher.onModuleInit();
     pending.findDueHeads.mockResolvedValueOnce([storedRow('10', 1, { attempts: 2 })]);
+    pending.findFirst.mockResolvedValueOnce([
+      storedRow('10', 1, { attempts: 2 }),
+      storedRow('11', 2, { attempts: 0 }),
+    ]);
 
     await retryRound(dispatcher);
     delivery.requests[0].answer.resolve({ kind: 'retry', reason: 'HTTP 502' });
@@ -387,12 +397,74 @@ describe('CallbackDispatcher', () => {
       string,
     ];
     expect(nextAt[2]).toBeGreaterThan(Date.now() + 1_000);
-    expect(pending.findHead).not.toHaveBeenCalled();
+    expect(pending.findFirst).toHaveBeenCalledTimes(1);
+    expect(delivery.requests).toHaveLength(1);
     // new events still go behind the stored one
     dispatcher.dispatch(relayEvent(5));
     await settle();
     expect(delivery.requests).toHaveLength(1);
     expect(pending.append).toHaveBeenCalledTimes(1);
+  });
+
+  it('once a host answers again, the rows waiting on its backoff are due at once and drained', async () => {
+    const { dispatcher, delivery, pending, calls } = setup();
+    await dispatcher.onModuleInit();
+    dispatcher.dispatch(relayEvent(1, 1));
+    dispatcher.dispatch(relayEvent(2, 2));
+    delivery.requests[0].answer.resolve({ kind: 'retry', reason: 'ECONNREFUSED' });
+    delivery.requests[1].answer.resolve({
+      kind: 'retry',
+      reason: 'HTTP 429',
+      retryAfterMs: 60_000,
+    });
+    await settle();
+    expect(calls).toEqual(['append 2']);
+
+    pending.findDueHeads.mockResolvedValueOnce([storedRow('10', 1)]);
+    pending.findFirst.mockResolvedValueOnce([storedRow('10', 1)]);
+    dispatcher.dispatch(relayEvent(3, 3));
+    delivery.requests[2].answer.resolve({ kind: 'delivered' });
+    await settle();
+    // registration 2 asked for its Retry-After: it keeps waiting
+    expect(calls.slice(1)).toEqual(['makeDue 1']);
+    expect(pending.findDueHeads).toHaveBeenCalledTimes(1);
+    expect(delivery.requests[3].request.webhookId).toBe('msg_10');
+  });
+
+  it('after a restart, stored rows wait on their host until it answers one request', async () => {
+    const { dispatcher, delivery, calls } = setup({ pendingAtStart: [1, 2] });
+    await dispatcher.onModuleInit();
+    await settle();
+    dispatcher.dispatch(relayEvent(3, 3));
+    delivery.requests[0].answer.resolve({ kind: 'delivered' });
+    await settle();
+    expect(calls).toEqual(['makeDue 1,2']);
+  });
+
+  it('starts the next round as soon as half of a full round of drains is done', async () => {
+    const { dispatcher, delivery, pending } = setup();
+    await dispatcher.onModuleInit();
+    const full = Array.from({ length: 256 }, (_, i) =>
+      storedRow(String(100 + i), i, { registrationId: i + 1 }),
+    );
+    pending.findDueHeads.mockResolvedValueOnce(full);
+    const served = new Set<number>();
+    pending.findFirst.mockImplementation(async (registrationId: number) => {
+      if (served.has(registrationId)) return [];
+      served.add(registrationId);
+      return [full[registrationId - 1]];
+    });
+    await retryRound(dispatcher);
+    expect(delivery.requests).toHaveLength(256);
+    expect(pending.findDueHeads).toHaveBeenCalledTimes(1);
+    for (const request of delivery.requests.slice(0, 127))
+      request.answer.resolve({ kind: 'delivered' });
+    await settle();
+    expect(pending.findDueHeads).toHaveBeenCalledTimes(1);
+    delivery.requests[127].answer.resolve({ kind: 'delivered' });
+    await settle();
+    expect(pending.findDueHeads).toHaveBeenCalledTimes(2);
+    expect(pending.findDueHeads.mock.calls[1]).toEqual([expect.any(Number), 256]);
   });
 
   it('drops a stored row past its deadline without sending it', async () => {
@@ -401,6 +473,7 @@ describe('CallbackDispatcher', () => {
     pending.findDueHeads.mockResolvedValueOnce([
       storedRow('10', 1, { deadlineAt: Date.now() - 1 }),
     ]);
+    pending.findFirst.mockResolvedValueOnce([storedRow('10', 1, { deadlineAt: Date.now() - 1 })]);
 
     await retryRound(dispatcher);
 
@@ -426,14 +499,14 @@ describe('CallbackDispatcher', () => {
     const { dispatcher, delivery, pending, calls } = setup({ pendingAtStart: [1] });
     await dispatcher.onModuleInit();
     pending.findDueHeads.mockResolvedValueOnce([storedRow('10', 1)]);
-    pending.findHead.mockResolvedValue(storedRow('11', 2, { attempts: 0 }));
+    pending.findFirst.mockResolvedValue([storedRow('10', 1), storedRow('11', 2, { attempts: 0 })]);
     await retryRound(dispatcher);
 
     const shutdown = dispatcher.beforeApplicationShutdown();
     delivery.requests[0].answer.resolve({ kind: 'delivered' });
     await shutdown;
 
-    expect(calls).toEqual(['delete 10']);
+    expect(calls).toEqual(['makeDue 1', 'delete 10']);
     expect(delivery.requests).toHaveLength(1);
     expect(delivery.aborted).toBe(1);
   });
@@ -442,6 +515,7 @@ describe('CallbackDispatcher', () => {
     const { dispatcher, delivery, pending } = setup({ pendingAtStart: [1] });
     await dispatcher.onModuleInit();
     pending.findDueHeads.mockResolvedValue([storedRow('10', 1)]);
+    pending.findFirst.mockResolvedValue([storedRow('10', 1)]);
 
     await retryRound(dispatcher);
     await retryRound(dispatcher);

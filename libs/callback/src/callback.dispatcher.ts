@@ -6,58 +6,26 @@ import {
   OnApplicationBootstrap,
   OnModuleInit,
 } from '@nestjs/common';
-import type { Counter, Gauge, Histogram } from 'prom-client';
 import { SETTINGS, Settings } from '@app/config';
 import {
   NewPendingDelivery,
-  PendingDeliveryEntity,
   PendingDeliveryRepository,
   RegistrationRepository,
 } from '@app/database';
 import { MetricsService } from '@app/observability';
 import { CallbackDeliveryService } from './callback-delivery.service';
+import { CallbackOutcomes } from './callback-outcomes';
+import type { Lane, QueuedEvent } from './delivery-lane';
 import { PendingDeliveryWriter, PendingWrite } from './pending-delivery.writer';
 import type { RelayEvent } from './relay-event';
 import { AttemptVerdict, BackoffOptions, nextAttemptAt } from './retry-policy';
+import { RetryWorker } from './retry-worker';
 import { newWebhookId } from './webhook-signer';
 
-export type CallbackOutcome =
-  'delivered' | 'retry_scheduled' | 'dropped_deadline' | 'dropped_status' | 'gone' | 'refused';
-
-/** An event waiting for its first attempt (or in it), in memory. */
-interface QueuedEvent {
-  registrationId: number;
-  appId: string;
-  callbackUrl: string;
-  webhookId: string;
-  event: string;
-  body: string;
-  receivedAt: number;
-  deadlineAt: number;
-}
-
-/**
- * The delivery state of one registration. In memory mode its events are
- * attempted straight from `queue`. Once an event fails it is durable: that
- * event and every later one go to the retry table behind it, and only the retry
- * worker sends, head first, until the table holds none of its rows again.
- */
-interface Lane {
-  readonly registrationId: number;
-  queue: QueuedEvent[];
-  /** A request of this registration is in flight (at most one at a time). */
-  busy: boolean;
-  durable: boolean;
-  /** Counts events handed to the writer; a drain goes back to memory mode only if none came meanwhile. */
-  handedToWriter: number;
-  /** Events handed to the writer and not committed yet. */
-  unwritten: number;
-}
+export type { CallbackOutcome } from './callback-outcomes';
 
 /** Above this many events waiting in memory behind a slow receiver, the lane moves them to the retry table. */
 const MAX_MEMORY_QUEUE = 1_000;
-/** Durable lanes being drained at once by the retry worker. */
-const MAX_CONCURRENT_DRAINS = 256;
 
 /**
  * Delivers relayed events to callbacks without losing any.
@@ -65,8 +33,9 @@ const MAX_CONCURRENT_DRAINS = 256;
  * Fast path: an event is attempted from memory at once, without touching the
  * database. Only an event whose first attempt fails is written to the retry
  * table (stream_listener_deliveries), followed by every later event of that
- * registration, so nothing overtakes it. The retry worker sends due table heads,
- * one registration at a time each, in id order.
+ * registration, so nothing overtakes it. The retry worker (RetryWorker) sends
+ * due table heads, one registration at a time each, in id order; this class
+ * keeps the lanes and the first attempts.
  *
  * Durability: events already in the table survive any crash. At a graceful
  * shutdown every event still in memory (waiting, or in an attempt that did not
@@ -84,22 +53,17 @@ export class CallbackDispatcher
   private readonly gone = new Set<number>();
   private readonly goneListeners = new Set<(registrationId: number) => void>();
   private readonly writer: PendingDeliveryWriter<Lane>;
+  private readonly retries: RetryWorker;
   private readonly backoff: BackoffOptions;
   private readonly deadlineMs: number;
-
-  private readonly outcomes: Counter<'outcome'>;
-  private readonly latency: Histogram;
-  private readonly queueDepth: Gauge;
+  private readonly outcomes: CallbackOutcomes;
 
   /** Which registrations have rows from before this process is known; until then nothing is sent. */
   private pendingLoaded = false;
   private stopping = false;
   /** After shutdown persisted everything: late attempt results are ignored, late events refused. */
   private closed = false;
-  private ticking = false;
-  private activeDrains = 0;
   private busyCount = 0;
-  private tickTimer?: NodeJS.Timeout;
   private readonly busyWaiters: (() => void)[] = [];
 
   constructor(
@@ -122,23 +86,27 @@ export class CallbackDispatcher
       },
       (write) => this.lanes.get(write.row.registrationId) === write.owner,
     );
-    this.outcomes = metrics.counter(
-      'msl_callbacks_total',
-      'Callback events by final or intermediate outcome',
-      ['outcome'],
-    );
-    this.latency = metrics.histogram(
-      'msl_callback_latency_seconds',
-      'From the event arriving from Mastodon to the 2xx answer of the callback',
-      [],
-      [
-        0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1,
-        2.5, 5, 10,
-      ],
-    );
-    this.queueDepth = metrics.gauge(
-      'msl_retry_queue_depth',
-      'Events waiting in the callback retry table',
+    this.outcomes = new CallbackOutcomes(metrics, callback.retryDeadlineHours);
+    this.retries = new RetryWorker(
+      {
+        ready: async () => {
+          if (!this.pendingLoaded) await this.loadPending();
+          return this.pendingLoaded;
+        },
+        isStopping: () => this.stopping,
+        claim: (registrationId) => this.claimForDrain(registrationId),
+        isCurrent: (lane) => this.isCurrent(lane),
+        setBusy: (lane, busy) => this.setBusy(lane, busy),
+        drained: (lane) => this.pump(lane),
+        forgetRegistration: (registrationId) => this.forgetRegistration(registrationId),
+        registrationGone: (lane) => this.registrationGone(lane),
+      },
+      delivery,
+      pending,
+      registrations,
+      this.outcomes,
+      this.backoff,
+      metrics,
     );
   }
 
@@ -147,11 +115,7 @@ export class CallbackDispatcher
   }
 
   onApplicationBootstrap(): void {
-    this.tickTimer = setInterval(
-      () => void this.tick(),
-      this.settings.callback.retryPollIntervalMs,
-    );
-    void this.tick();
+    this.retries.start(this.settings.callback.retryPollIntervalMs);
   }
 
   /** Queues `event` for its callback. Returns at once and never throws; order per registration is kept. */
@@ -174,6 +138,7 @@ export class CallbackDispatcher
   /** The registration was removed elsewhere: its waiting events are dropped (its table rows go with its row). */
   forgetRegistration(registrationId: number): void {
     const lane = this.lanes.get(registrationId);
+    this.retries.forget(registrationId);
     if (!lane) return;
     this.lanes.delete(registrationId);
     this.writer.discard(registrationId);
@@ -182,7 +147,7 @@ export class CallbackDispatcher
   async beforeApplicationShutdown(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    clearInterval(this.tickTimer);
+    this.retries.stop();
     const started = Date.now();
     const budget = Math.floor(this.settings.shutdownTimeoutMs / 2);
     await this.whenIdle(started + budget);
@@ -294,26 +259,30 @@ export class CallbackDispatcher
     switch (verdict.kind) {
       case 'delivered':
         lane.queue.shift();
-        this.delivered(event.receivedAt, now);
+        this.outcomes.delivered(event.receivedAt, now);
+        this.retries.answeredAt(event.callbackUrl);
         break;
       case 'gone':
+        this.retries.answeredAt(event.callbackUrl);
         await this.registrationGone(lane);
         return;
       case 'drop':
       case 'refused':
         lane.queue.shift();
-        this.dropped(event.registrationId, event.callbackUrl, verdict);
+        if (verdict.kind === 'drop') this.retries.answeredAt(event.callbackUrl);
+        this.outcomes.dropped(event.registrationId, event.callbackUrl, verdict);
         break;
       case 'retry': {
         lane.queue.shift();
         const at = nextAttemptAt(verdict, 1, now, event.deadlineAt, this.backoff);
         const rest = lane.queue.splice(0);
         if (at === undefined) {
-          this.droppedAtDeadline(event.registrationId, verdict.reason);
+          this.outcomes.droppedAtDeadline(event.registrationId, verdict.reason);
           lane.queue = rest;
           break;
         }
-        this.count('retry_scheduled');
+        this.outcomes.count('retry_scheduled');
+        this.retries.failedAt(event.registrationId, event.callbackUrl, verdict);
         this.logger.debug(
           `registration ${event.registrationId}: callback failed (${verdict.reason}), will retry`,
         );
@@ -362,118 +331,14 @@ export class CallbackDispatcher
     this.writer.append(writes);
   }
 
-  /** One retry-worker round: refresh the depth gauge, then start a drain for each due head not already busy. */
-  private async tick(): Promise<void> {
-    if (this.ticking || this.stopping) return;
-    this.ticking = true;
-    try {
-      if (!this.pendingLoaded) await this.loadPending();
-      this.queueDepth.set(await this.pending.count());
-      const room = MAX_CONCURRENT_DRAINS - this.activeDrains;
-      if (room <= 0) return;
-      const heads = await this.pending.findDueHeads(Date.now(), room);
-      for (const head of heads) {
-        if (this.stopping) break;
-        if (this.gone.has(head.registrationId)) continue;
-        const lane = this.laneFor(head.registrationId);
-        if (lane.busy) continue;
-        if (!lane.durable) this.handToWriter(lane, lane.queue.splice(0), undefined);
-        lane.durable = true;
-        void this.drain(lane, head);
-      }
-    } catch (error) {
-      this.logger.error(`callback retry round failed: ${(error as Error).message}`);
-    } finally {
-      this.ticking = false;
-    }
-  }
-
-  /**
-   * Sends `head` and then the following rows of the same registration while
-   * they succeed, so a receiver that is back gets its backlog without waiting
-   * for the next round. Uses the registration's current callback URL.
-   */
-  private async drain(lane: Lane, head: PendingDeliveryEntity): Promise<void> {
-    this.setBusy(lane, true);
-    this.activeDrains += 1;
-    try {
-      const registration = await this.registrations.findById(lane.registrationId);
-      if (!registration) {
-        // removed (its rows went with it, ON DELETE CASCADE) or unreadable: either way nothing can be sent
-        this.forgetRegistration(lane.registrationId);
-        await this.pending.deleteForRegistrations([lane.registrationId]);
-        return;
-      }
-      let row: PendingDeliveryEntity | undefined = head;
-      while (row && this.isCurrent(lane) && !this.stopping) {
-        const now = Date.now();
-        if (row.nextAttemptAt > now) return;
-        if (now >= row.deadlineAt) {
-          this.droppedAtDeadline(lane.registrationId, row.lastError ?? 'not delivered');
-          await this.pending.delete(row.id);
-        } else {
-          const verdict = await this.delivery.attempt({
-            callbackUrl: registration.callbackUrl,
-            appId: registration.appId,
-            webhookId: row.webhookId,
-            body: row.body,
-          });
-          if (!this.isCurrent(lane)) return;
-          if (!(await this.afterRetry(lane, row, verdict, registration.callbackUrl))) return;
-        }
-        const quiet = lane.unwritten === 0;
-        const handed = lane.handedToWriter;
-        row = await this.pending.findHead(lane.registrationId);
-        if (!row && quiet && handed === lane.handedToWriter && this.isCurrent(lane)) {
-          // the table holds nothing of this registration and nothing is on its way there
-          lane.durable = false;
-        }
-      }
-    } catch (error) {
-      this.logger.error(
-        `registration ${lane.registrationId}: callback retry failed: ${(error as Error).message}`,
-      );
-    } finally {
-      this.activeDrains -= 1;
-      this.setBusy(lane, false);
-      if (this.isCurrent(lane)) this.pump(lane);
-    }
-  }
-
-  /** Books the result of a retry; true when the drain may go on with the next row. */
-  private async afterRetry(
-    lane: Lane,
-    row: PendingDeliveryEntity,
-    verdict: AttemptVerdict,
-    callbackUrl: string,
-  ): Promise<boolean> {
-    const now = Date.now();
-    switch (verdict.kind) {
-      case 'delivered':
-        this.delivered(row.receivedAt, now);
-        await this.pending.delete(row.id);
-        return true;
-      case 'gone':
-        await this.registrationGone(lane);
-        return false;
-      case 'drop':
-      case 'refused':
-        this.dropped(lane.registrationId, callbackUrl, verdict);
-        await this.pending.delete(row.id);
-        return true;
-      case 'retry': {
-        const attempts = row.attempts + 1;
-        const at = nextAttemptAt(verdict, attempts, now, row.deadlineAt, this.backoff);
-        if (at === undefined) {
-          this.droppedAtDeadline(lane.registrationId, verdict.reason);
-          await this.pending.delete(row.id);
-          return true;
-        }
-        this.count('retry_scheduled');
-        await this.pending.recordFailure(row.id, attempts, at, verdict.reason);
-        return false;
-      }
-    }
+  /** The lane of `registrationId` for a drain of its stored rows, or undefined when it must not be drained now. */
+  private claimForDrain(registrationId: number): Lane | undefined {
+    if (this.gone.has(registrationId)) return undefined;
+    const lane = this.laneFor(registrationId);
+    if (lane.busy) return undefined;
+    if (!lane.durable) this.handToWriter(lane, lane.queue.splice(0), undefined);
+    lane.durable = true;
+    return lane;
   }
 
   private async registrationGone(lane: Lane): Promise<void> {
@@ -481,7 +346,7 @@ export class CallbackDispatcher
     this.gone.add(id);
     const discarded = lane.queue.length;
     this.forgetRegistration(id);
-    this.count('gone');
+    this.outcomes.count('gone');
     this.logger.log(
       `registration ${id}: callback answered 410 Gone, registration removed` +
         (discarded > 1 ? ` (${discarded - 1} waiting event(s) dropped)` : ''),
@@ -513,8 +378,10 @@ export class CallbackDispatcher
         lane.durable = true;
       }
       this.pendingLoaded = true;
-      if (ids.length > 0)
+      if (ids.length > 0) {
         this.logger.log(`resuming stored callbacks of ${ids.length} registration(s)`);
+        void this.retries.trackStored(ids);
+      }
     } catch (error) {
       this.logger.error(`cannot read the callback retry table yet: ${(error as Error).message}`);
       return;
@@ -543,33 +410,5 @@ export class CallbackDispatcher
       ),
     ]);
     clearTimeout(timer);
-  }
-
-  private delivered(receivedAt: number, now: number): void {
-    this.count('delivered');
-    this.latency.observe(Math.max(now - receivedAt, 0) / 1000);
-  }
-
-  private dropped(
-    registrationId: number,
-    callbackUrl: string,
-    verdict: { kind: 'drop' | 'refused'; reason: string },
-  ): void {
-    this.count(verdict.kind === 'refused' ? 'refused' : 'dropped_status');
-    this.logger.warn(
-      `registration ${registrationId}: callback to ${CallbackDeliveryService.describe(callbackUrl)} ` +
-        `${verdict.kind === 'refused' ? 'refused' : 'dropped'}: ${verdict.reason}`,
-    );
-  }
-
-  private droppedAtDeadline(registrationId: number, reason: string): void {
-    this.count('dropped_deadline');
-    this.logger.warn(
-      `registration ${registrationId}: callback dropped, not delivered within ${this.settings.callback.retryDeadlineHours} h (last error: ${reason})`,
-    );
-  }
-
-  private count(outcome: CallbackOutcome): void {
-    this.outcomes.inc({ outcome });
   }
 }

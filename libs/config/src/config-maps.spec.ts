@@ -157,6 +157,16 @@ describe('loadConfigMaps', () => {
       '{ app.one: { secret: "s", callbackUrlPrefix: ["https://a/", 5] } }',
       'entry "app.one": callbackUrlPrefix must be a string or a list of strings',
     ],
+    [
+      'a prefix that is not a URL',
+      '{ app.one: { secret: "s", callbackUrlPrefix: "push.example.com/cb" } }',
+      'entry "app.one": callbackUrlPrefix "push.example.com/cb" is not a valid URL',
+    ],
+    [
+      'a prefix with a query',
+      '{ app.one: { secret: "s", callbackUrlPrefix: ["https://a/", "https://b/cb?app=1"] } }',
+      'entry "app.one": callbackUrlPrefix "https://b/cb?app=1" must not contain a query or a fragment',
+    ],
   ])('refuses app_map with %s, naming the entry and key', (_case, text, expected) => {
     write('app_map.hjson', text);
     write('instance_map.hjson', '{}');

@@ -16,6 +16,7 @@ import {
   ValidationError,
   validateSync,
 } from 'class-validator';
+import { parseCallbackPrefix } from '@app/security';
 import { ConfigError } from './config.error';
 
 export const STREAM_ENDPOINTS = ['user', 'user:notification', 'direct'] as const;
@@ -29,6 +30,28 @@ function IsStringOrStringList(): PropertyDecorator {
         typeof value === 'string' ||
         (Array.isArray(value) && value.every((v) => typeof v === 'string')),
       defaultMessage: () => '$property must be a string or a list of strings',
+    },
+  });
+}
+
+/** Every prefix must be an http(s) base that the segment-wise comparison can use. */
+function IsCallbackPrefixList(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isCallbackPrefixList',
+    validator: {
+      validate: (value: unknown) => {
+        const list = Array.isArray(value) ? (value as unknown[]) : [value];
+        return list.every((v) => typeof v === 'string' && parseCallbackPrefix(v).ok);
+      },
+      defaultMessage: (args) => {
+        const list = Array.isArray(args?.value) ? (args.value as unknown[]) : [args?.value];
+        for (const v of list) {
+          if (typeof v !== 'string') return '$property must be a string or a list of strings';
+          const parsed = parseCallbackPrefix(v);
+          if (!parsed.ok) return `$property "${v}" ${parsed.reason}`;
+        }
+        return '$property is invalid';
+      },
     },
   });
 }
@@ -57,8 +80,9 @@ export class AppEntry {
   @IsNotEmpty()
   secret: string;
 
-  /** A callback URL must start with one of these; listing a private address allows it. */
+  /** A callback URL must lie under one of these (scheme, host, port, whole path segments); listing a private address allows it. */
   @IsOptional()
+  @IsCallbackPrefixList()
   @IsStringOrStringList()
   callbackUrlPrefix?: string | string[];
 

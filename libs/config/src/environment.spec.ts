@@ -32,7 +32,12 @@ describe('parseSettings', () => {
     expect(settings.logLevel).toBe('info');
     expect(settings.registrationTtlHours).toBe(72);
     expect(settings.tokenEncryptionKey).toBeUndefined();
-    expect(settings.api).toEqual({ host: '0.0.0.0', port: 4002, bodyLimitBytes: 16_384 });
+    expect(settings.api).toEqual({
+      host: '0.0.0.0',
+      port: 4002,
+      bodyLimitBytes: 16_384,
+      timeouts: { headersMs: 10_000, requestMs: 30_000, idleMs: 75_000, keepAliveMs: 72_000 },
+    });
     expect(settings.listener.port).toBe(4102);
     expect(settings.listener.pollIntervalMs).toBe(5_000);
   });
@@ -78,6 +83,33 @@ describe('parseSettings', () => {
     expect(settings.configDir).toBe(path.resolve(cwd, 'etc/msl'));
     expect(settings.logLevel).toBe('debug');
     expect(settings.tokenEncryptionKey).toEqual(Buffer.from(key, 'hex'));
+  });
+
+  it('reads the api time limits and refuses combinations the server cannot honour', () => {
+    const settings = parseSettings(
+      {
+        API_HEADERS_TIMEOUT_MS: '5000',
+        API_REQUEST_TIMEOUT_MS: '20000',
+        API_IDLE_TIMEOUT_MS: '90000',
+        API_KEEP_ALIVE_TIMEOUT_MS: '60000',
+      },
+      cwd,
+    );
+    expect(settings.api.timeouts).toEqual({
+      headersMs: 5_000,
+      requestMs: 20_000,
+      idleMs: 90_000,
+      keepAliveMs: 60_000,
+    });
+    expect(() => parseSettings({ API_HEADERS_TIMEOUT_MS: '40000' }, cwd)).toThrow(
+      'API_HEADERS_TIMEOUT_MS must not be larger than API_REQUEST_TIMEOUT_MS',
+    );
+    expect(() => parseSettings({ API_IDLE_TIMEOUT_MS: '1000' }, cwd)).toThrow(
+      'API_IDLE_TIMEOUT_MS must not be smaller than API_KEEP_ALIVE_TIMEOUT_MS',
+    );
+    expect(() => parseSettings({ API_REQUEST_TIMEOUT_MS: 'soon' }, cwd)).toThrow(
+      'API_REQUEST_TIMEOUT_MS must be a whole number from 100 to 600000 (got "soon")',
+    );
   });
 
   it('uses postgres for a DB_HOST without a dialect, and accepts a base64 key', () => {

@@ -9,6 +9,16 @@ type RawEnv = Record<string, string | undefined>;
 /** Variables whose values must never be echoed in an error message. */
 const SECRET_VARIABLES = new Set(['DB_PASS', 'TOKEN_ENCRYPTION_KEY']);
 
+function envFilePath(env: RawEnv, cwd: string): string {
+  return path.resolve(cwd, env.ENV_FILE?.trim() || '.env.production');
+}
+
+/** The env file that readEnvironment reads, when there is one. */
+export function environmentFile(env: RawEnv = process.env, cwd = process.cwd()): string | undefined {
+  const file = envFilePath(env, cwd);
+  return fs.existsSync(file) ? file : undefined;
+}
+
 /**
  * Reads `.env.production` (or the file named by ENV_FILE) under the process
  * environment: a variable set in the environment wins over the file, as with
@@ -16,7 +26,7 @@ const SECRET_VARIABLES = new Set(['DB_PASS', 'TOKEN_ENCRYPTION_KEY']);
  */
 export function readEnvironment(env: RawEnv = process.env, cwd = process.cwd()): RawEnv {
   const named = env.ENV_FILE?.trim() || undefined;
-  const file = path.resolve(cwd, named ?? '.env.production');
+  const file = envFilePath(env, cwd);
   if (!fs.existsSync(file)) {
     if (named) throw new ConfigError(`ENV_FILE: file not found: ${file}`);
     return { ...env };
@@ -28,6 +38,17 @@ export function readEnvironment(env: RawEnv = process.env, cwd = process.cwd()):
     throw new ConfigError(`${file}: cannot be read (${(error as Error).message})`);
   }
   return { ...fromFile, ...env };
+}
+
+/**
+ * A 32-byte key written as 64 hex digits or 44 base64 characters (TOKEN_ENCRYPTION_KEY,
+ * and the admin CLI's --from-key). The value is never echoed in the error.
+ */
+export function parseEncryptionKey(name: string, value: string): Buffer {
+  const text = value.trim();
+  const key = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64');
+  if (key.length !== 32) throw new ConfigError(`${name} must be 32 bytes, written as 64 hex digits or 44 base64 characters`);
+  return key;
 }
 
 class EnvReader {
@@ -86,12 +107,7 @@ class EnvReader {
 
   key(name: string): Buffer | undefined {
     const value = this.raw(name);
-    if (value === undefined) return undefined;
-    const key = /^[0-9a-fA-F]{64}$/.test(value) ? Buffer.from(value, 'hex') : Buffer.from(value, 'base64');
-    if (key.length !== 32) {
-      this.fail(name, 'must be 32 bytes, written as 64 hex digits or 44 base64 characters', value);
-    }
-    return key;
+    return value === undefined ? undefined : parseEncryptionKey(name, value);
   }
 }
 
@@ -103,6 +119,26 @@ function readDialect(reader: EnvReader, env: RawEnv): DbDialect | undefined {
     );
   }
   return reader.oneOf('DB_DIALECT', DB_DIALECTS, undefined);
+}
+
+function readApiSettings(r: EnvReader): Settings['api'] {
+  const timeouts = {
+    headersMs: r.int('API_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+    requestMs: r.int('API_REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),
+    idleMs: r.int('API_IDLE_TIMEOUT_MS', 75_000, 100, 3_600_000),
+    keepAliveMs: r.int('API_KEEP_ALIVE_TIMEOUT_MS', 72_000, 100, 3_600_000),
+  };
+  // Node refuses a headers limit beyond the request limit; an idle limit under the keep-alive one would cut reusable sockets early
+  if (timeouts.headersMs > timeouts.requestMs)
+    throw new ConfigError('API_HEADERS_TIMEOUT_MS must not be larger than API_REQUEST_TIMEOUT_MS');
+  if (timeouts.idleMs < timeouts.keepAliveMs)
+    throw new ConfigError('API_IDLE_TIMEOUT_MS must not be smaller than API_KEEP_ALIVE_TIMEOUT_MS');
+  return {
+    host: r.string('HOST', '0.0.0.0'),
+    port: r.port('PORT', 4002, 0)!,
+    bodyLimitBytes: r.int('API_BODY_LIMIT_BYTES', 16_384, 1_024, 1_048_576),
+    timeouts,
+  };
 }
 
 /** Validates the environment into typed settings; throws ConfigError on the first bad variable. */
@@ -137,16 +173,12 @@ export function parseSettings(env: RawEnv, cwd = process.cwd()): Settings {
 
   return {
     database,
+    api: readApiSettings(r),
     configDir: path.resolve(cwd, r.string('CONFIG_DIR', 'config')),
     logLevel: r.oneOf<LogLevel>('LOG_LEVEL', LOG_LEVELS, 'info'),
     registrationTtlHours: r.int('REGISTRATION_TTL_HOURS', 72, 1, 24 * 365),
     tokenEncryptionKey: r.key('TOKEN_ENCRYPTION_KEY'),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
-    api: {
-      host: r.string('HOST', '0.0.0.0'),
-      port: r.port('PORT', 4002, 0)!,
-      bodyLimitBytes: r.int('API_BODY_LIMIT_BYTES', 16_384, 1_024, 1_048_576),
-    },
     listener: {
       host: r.string('LISTENER_HOST', '0.0.0.0'),
       port: r.port('LISTENER_PORT', 4102, 0)!,
@@ -157,6 +189,8 @@ export function parseSettings(env: RawEnv, cwd = process.cwd()): Settings {
       reconnectBaseMs: r.int('STREAM_RECONNECT_BASE_MS', 1_000, 10, 3_600_000),
       reconnectMaxMs: r.int('STREAM_RECONNECT_MAX_MS', 300_000, 10, 86_400_000),
       maxOpeningPerInstance: r.int('STREAM_MAX_OPENING_PER_INSTANCE', 50, 1, 100_000),
+      probeBaseMs: r.int('STREAM_PROBE_BASE_MS', 1_000, 10, 3_600_000),
+      probeMaxMs: r.int('STREAM_PROBE_MAX_MS', 5_000, 10, 3_600_000),
     },
     callback: {
       timeoutMs: r.int('CALLBACK_TIMEOUT_MS', 10_000, 100, 600_000),

@@ -61,4 +61,66 @@ describe('loadSettingsOrExit', () => {
     );
     expect(line.trimEnd()).not.toContain('\n');
   });
+
+  describe('with NODE_ENV=production', () => {
+    beforeEach(() => {
+      process.env.NODE_ENV = 'production';
+    });
+
+    it("starts on files of the operator's own", () => {
+      process.env.DB_PASS = 'a-real-password';
+      expect(loadSettingsOrExit().configDir).toBe(dir);
+    });
+
+    it('refuses to start on a sample file, naming it', () => {
+      fs.renameSync(
+        path.join(dir, 'instance_map.hjson'),
+        path.join(dir, 'instance_map.hjson.sample'),
+      );
+      expect(exitLine()).toBe(
+        `configuration error: ${path.join(dir, 'instance_map.hjson.sample')}: NODE_ENV=production does not start on a sample file; copy it to instance_map.hjson, set your own secrets and restart\n`,
+      );
+    });
+
+    it("refuses the sample's placeholder app secret, naming the file and entry", () => {
+      fs.writeFileSync(
+        path.join(dir, 'app_map.hjson'),
+        '{ app.one: { secret: "change-this-secret" } }',
+      );
+      expect(exitLine()).toBe(
+        `configuration error: ${path.join(dir, 'app_map.hjson')}: entry "app.one": secret is the sample's placeholder; set one of your own\n`,
+      );
+    });
+
+    it("refuses the sample's placeholder database password, naming the env file without echoing it", () => {
+      fs.writeFileSync(
+        path.join(dir, '.env.production'),
+        'DB_HOST=db\nDB_PASS=change-this-password\n',
+      );
+      const line = exitLine();
+      expect(line).toBe(
+        `configuration error: ${path.join(dir, '.env.production')}: DB_PASS is the sample's placeholder; set a password of your own\n`,
+      );
+    });
+
+    it('does not look at the samples outside production', () => {
+      process.env.NODE_ENV = 'development';
+      fs.writeFileSync(
+        path.join(dir, 'app_map.hjson'),
+        '{ app.one: { secret: "change-this-secret" } }',
+      );
+      expect(loadSettingsOrExit().configDir).toBe(dir);
+    });
+  });
+
+  it('refuses to run one app alone without DB_HOST, in one line', () => {
+    expect(() => loadSettingsOrExit({ aloneAs: 'npm run start:api' })).toThrow(new ExitCalled(1));
+    expect(stderr.mock.calls).toEqual([
+      [
+        'configuration error: DB_HOST is not set: npm run start:api needs a database server; set DB_DIALECT, DB_HOST, DB_PORT, DB_NAME, DB_USER and DB_PASS (or use npm start, which runs both apps on an embedded PostgreSQL)\n',
+      ],
+    ]);
+    process.env.DB_HOST = 'db.internal';
+    expect(loadSettingsOrExit({ aloneAs: 'npm run start:api' }).database.kind).toBe('server');
+  });
 });

@@ -29,6 +29,18 @@ export interface EmbeddedDatabaseSettings {
 
 export type DatabaseSettings = ServerDatabaseSettings | EmbeddedDatabaseSettings;
 
+/** The api's connection time limits, in milliseconds. */
+export interface HttpTimeouts {
+  /** From the connection's start to the end of the request headers. */
+  headersMs: number;
+  /** From the connection's start to the end of the request body. */
+  requestMs: number;
+  /** A socket with nothing sent or received for this long is closed, whatever it is doing. */
+  idleMs: number;
+  /** How long a keep-alive socket waits for the next request. */
+  keepAliveMs: number;
+}
+
 /** Everything read from the environment, validated once at start-up. */
 export interface Settings {
   database: DatabaseSettings;
@@ -38,7 +50,13 @@ export interface Settings {
   /** 32-byte AES-256-GCM key; access tokens are stored encrypted when set. */
   tokenEncryptionKey?: Buffer;
   shutdownTimeoutMs: number;
-  api: { host: string; port: number; bodyLimitBytes: number };
+  api: {
+    host: string;
+    port: number;
+    bodyLimitBytes: number;
+    /** Time limits per connection: a client that dribbles its headers or body is cut off. */
+    timeouts: HttpTimeouts;
+  };
   listener: {
     host: string;
     port: number;
@@ -50,6 +68,9 @@ export interface Settings {
     reconnectMaxMs: number;
     /** How many stream handshakes may be in progress at once per instance. */
     maxOpeningPerInstance: number;
+    /** While an instance is unreachable, one probe retries it with backoff between these bounds. */
+    probeBaseMs: number;
+    probeMaxMs: number;
   };
   callback: {
     timeoutMs: number;

@@ -3,10 +3,11 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { SETTINGS, Settings } from '@app/config';
 import { dataSourceOptions, ENTITIES } from './data-source-options';
 import { DatabaseHealthService } from './database-health.service';
+import { ClusterReportRepository } from './repositories/cluster-report.repository';
 import { PendingDeliveryRepository } from './repositories/pending-delivery.repository';
 import { RegistrationRepository } from './repositories/registration.repository';
 
-const REPOSITORIES = [RegistrationRepository, PendingDeliveryRepository, DatabaseHealthService];
+const REPOSITORIES = [RegistrationRepository, PendingDeliveryRepository, ClusterReportRepository, DatabaseHealthService];
 
 @Module({})
 export class DatabaseModule {

@@ -6,5 +6,6 @@ export * from './embedded/embedded-postgres';
 export * from './entities/pending-delivery.entity';
 export * from './entities/registration.entity';
 export * from './registration';
+export * from './repositories/cluster-report.repository';
 export * from './repositories/pending-delivery.repository';
 export * from './repositories/registration.repository';

@@ -14,6 +14,11 @@ export class TokenCipher {
     if (key && key.length !== 32) throw new Error('token encryption key must be 32 bytes');
   }
 
+  /** Whether a stored value is sealed (under some key) rather than plain text. */
+  static isSealed(stored: string): boolean {
+    return stored.startsWith(PREFIX);
+  }
+
   get encrypts(): boolean {
     return this.key !== undefined;
   }

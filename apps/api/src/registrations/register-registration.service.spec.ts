@@ -46,7 +46,8 @@ describe('RegisterRegistrationService', () => {
     authenticateApp = jest.fn().mockReturnValue(app);
     authorizeInstance = jest.fn().mockReturnValue(grant);
     checkInstanceAddress = jest.fn();
-    checkCallbackUrl = jest.fn().mockResolvedValue(undefined);
+    // the rules answer the URL normalised; that, not the request's spelling, is stored
+    checkCallbackUrl = jest.fn().mockResolvedValue('https://push.example.com/normalised-cb');
     upsert = jest.fn().mockResolvedValue('created');
     record = jest.fn();
     service = new RegisterRegistrationService(
@@ -95,7 +96,7 @@ describe('RegisterRegistrationService', () => {
       tag: 'tag-1',
       accessToken: 'token-1',
       appSecretHash: hashSecret('app-secret'),
-      callbackUrl: 'https://push.example.com/cb',
+      callbackUrl: 'https://push.example.com/normalised-cb',
       endpoint: 'direct',
       lastUpdate: 1_700_000_000_000,
     });

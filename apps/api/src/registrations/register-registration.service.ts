@@ -27,7 +27,7 @@ export class RegisterRegistrationService {
     const app = this.rules.authenticateApp(request.app_id, request.app_secret);
     const grant = this.rules.authorizeInstance(instanceUrl, request.app_id);
     this.rules.checkInstanceAddress(instanceUrl, grant);
-    await this.rules.checkCallbackUrl(request.callback_url, app);
+    const callbackUrl = await this.rules.checkCallbackUrl(request.callback_url, app);
     const outcome = await callDatabase(this.logger, 'register', () =>
       this.registrations.upsert({
         instanceUrl,
@@ -35,7 +35,7 @@ export class RegisterRegistrationService {
         tag: request.tag,
         accessToken: request.access_token,
         appSecretHash: hashSecret(request.app_secret),
-        callbackUrl: request.callback_url,
+        callbackUrl,
         endpoint: request.endpoint ?? null,
         lastUpdate: Date.now(),
       }),

@@ -152,11 +152,17 @@ describe('RegistrationRules', () => {
     it('trusts a URL under a configured prefix without resolving it (even a private one)', async () => {
       await expect(
         rules.checkCallbackUrl('https://push.example.com/cb', withPrefix),
-      ).resolves.toBeUndefined();
+      ).resolves.toBe('https://push.example.com/cb');
       await expect(
         rules.checkCallbackUrl('http://10.0.0.9:8080/cb', withPrefix),
-      ).resolves.toBeUndefined();
+      ).resolves.toBe('http://10.0.0.9:8080/cb');
       expect(lookupMock).not.toHaveBeenCalled();
+    });
+
+    it('returns the URL normalised, as it is stored', async () => {
+      await expect(
+        rules.checkCallbackUrl('HTTPS://Push.Example.com:443/a/./b/../cb', withPrefix),
+      ).resolves.toBe('https://push.example.com/a/cb');
     });
 
     it('answers 400 naming callback_url when no prefix matches', async () => {
@@ -193,7 +199,7 @@ describe('RegistrationRules', () => {
       lookupMock.mockResolvedValue([{ address: '93.184.216.34', family: 4 }]);
       await expect(
         rules.checkCallbackUrl('https://push.example.net/cb', app),
-      ).resolves.toBeUndefined();
+      ).resolves.toBe('https://push.example.net/cb');
     });
 
     it('refuses a name that does not resolve in time', async () => {

@@ -83,9 +83,14 @@ export class RegistrationRules {
     return result;
   }
 
-  /** callback_url must match the app's callbackUrlPrefix, or (without one) resolve to public addresses only. */
-  async checkCallbackUrl(callbackUrl: string, app: AppEntry): Promise<void> {
+  /**
+   * callback_url must lie under the app's callbackUrlPrefix, or (without one)
+   * resolve to public addresses only. Returns it normalised, as it is stored
+   * and as the listener will match it again before each delivery.
+   */
+  async checkCallbackUrl(callbackUrl: string, app: AppEntry): Promise<string> {
     const check = await checkCallbackTarget(callbackUrl, app.callbackUrlPrefix, resolveHost);
     if (!check.ok) throw new BadRequestException(`callback_url ${check.reason}`);
+    return new URL(callbackUrl).href; // it parsed, or the check above would have failed
   }
 }

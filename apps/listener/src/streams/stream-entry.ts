@@ -14,6 +14,8 @@ export type StreamState =
   | 'open'
   /** waiting to reconnect */
   | 'backoff'
+  /** its instance is down: waiting for the instance's probe to get through */
+  | 'waiting_instance'
   /** removed from the registry; late callbacks for it are ignored */
   | 'stopped';
 
@@ -32,7 +34,7 @@ export class StreamEntry implements RoutableStream {
   closingStream: MastodonStream<StreamEntry> | undefined;
   /** The connection counted in msl_streams_open, until it ends. */
   countedStream: MastodonStream<StreamEntry> | undefined;
-  /** Reconnection attempts since the last connection that stayed up. */
+  /** Reconnection attempts since the last connection that stayed up (attempts while waiting for a probe do not count). */
   attempt = 0;
   openedAt = 0;
   /** Bumped whenever a pending asynchronous step must be abandoned. */

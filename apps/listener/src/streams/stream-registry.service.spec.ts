@@ -21,6 +21,8 @@ const settings = {
     reconnectBaseMs: 100,
     reconnectMaxMs: 1_000,
     maxOpeningPerInstance: 50,
+    probeBaseMs: 200,
+    probeMaxMs: 800,
   },
 } as Settings;
 
@@ -220,6 +222,58 @@ describe('StreamRegistryService', () => {
     jest.advanceTimersByTime(100);
     await flush();
     expect(streams).toHaveLength(1);
+  });
+
+  it('while its instance is down, streams wait for one probe and all reopen when it connects', async () => {
+    jest.spyOn(Math, 'random').mockReturnValue(0);
+    for (const id of [1, 2, 3, 4]) registry.ensure(registration(id), {});
+    await flush();
+    for (const stream of streams) opened(stream);
+    // the instance goes away: every open stream is cut, upgrades answer 503
+    ended(streams[0], { reason: 'closed', opened: true, code: 1006 });
+    ended(streams[1], { reason: 'closed', opened: true, code: 1006 });
+    jest.advanceTimersByTime(100);
+    await flush();
+    expect(streams).toHaveLength(6);
+    ended(streams[4], { reason: 'http_status', status: 503 });
+    ended(streams[2], { reason: 'network', opened: true });
+    ended(streams[3], { reason: 'network', opened: true });
+    ended(streams[5], { reason: 'http_status', status: 503 });
+    // no attempt of their own (their reconnect delay is 100 ms): one probe after probeBaseMs
+    jest.advanceTimersByTime(199);
+    await flush();
+    expect(streams).toHaveLength(6);
+    jest.advanceTimersByTime(1);
+    await flush();
+    expect(streams).toHaveLength(7);
+    ended(streams[6], { reason: 'http_status', status: 503 });
+    jest.advanceTimersByTime(199);
+    await flush();
+    expect(streams).toHaveLength(7);
+    jest.advanceTimersByTime(1);
+    await flush();
+    expect(streams).toHaveLength(8);
+    const probe = streams[7].context.id;
+    opened(streams[7]);
+    await flush();
+    expect(
+      streams
+        .slice(8)
+        .map((s) => s.context.id)
+        .sort(),
+    ).toEqual([1, 2, 3, 4].filter((id) => id !== probe));
+  });
+
+  it('does not count a 401 towards an outage: the instance answered', async () => {
+    jest.spyOn(Math, 'random').mockReturnValue(0);
+    for (const id of [1, 2, 3]) registry.ensure(registration(id), {});
+    await flush();
+    ended(streams[0], { reason: 'network' });
+    ended(streams[1], { reason: 'network' });
+    ended(streams[2], { reason: 'unauthorized', status: 401 });
+    jest.advanceTimersByTime(100);
+    await flush();
+    expect(streams.slice(3).map((s) => s.context.id)).toEqual([1, 2]);
   });
 
   it('on 401 stops the stream, forgets its callbacks and deletes the row unless renewed, without retrying', async () => {

@@ -12,6 +12,7 @@ import {
 } from '@app/mastodon';
 import { urlForLog } from '@app/security';
 import { EventRouterService } from '../events/event-router.service';
+import { InstanceHealth, suggestsOutage } from '../instance-health/instance-health';
 import { ListenerMetrics, StreamFailureLabel } from '../listener.metrics';
 import { reconnectDelay } from './backoff';
 import { OpeningLimiter } from './opening-limiter';
@@ -33,6 +34,8 @@ const PING_SLICE_MS = 250;
  * instance's maxConnections and maxOpening), relays its frames to the event
  * router, pings every open stream from one shared timer, reconnects with
  * backoff, and removes the registration when the instance says its token is revoked.
+ * While an instance is down its streams wait for one probe (InstanceHealth)
+ * instead of each retrying on its own backoff.
  */
 @Injectable()
 export class StreamRegistryService
@@ -44,6 +47,7 @@ export class StreamRegistryService
     this.startHandshake(entry),
   );
   private readonly connections = new OpeningLimiter<StreamEntry>((entry) => this.connect(entry));
+  private readonly health: InstanceHealth<StreamEntry>;
   private readonly listener: Settings['listener'];
   private pingTimer: NodeJS.Timeout | undefined;
   private readonly pingSlices: number;
@@ -72,6 +76,14 @@ export class StreamRegistryService
   ) {
     this.listener = settings.listener;
     this.pingSlices = Math.max(1, Math.round(this.listener.pingIntervalMs / PING_SLICE_MS));
+    this.health = new InstanceHealth<StreamEntry>(
+      { probeBaseMs: this.listener.probeBaseMs, probeMaxMs: this.listener.probeMaxMs },
+      {
+        instanceDown: (key) => this.instanceDown(key),
+        probe: (entry) => this.retry(entry),
+        reopen: (key, waiting, downForMs) => this.reopen(key, waiting, downForMs),
+      },
+    );
   }
 
   onModuleInit(): void {
@@ -86,6 +98,7 @@ export class StreamRegistryService
   async onModuleDestroy(): Promise<void> {
     this.stopping = true;
     clearInterval(this.pingTimer);
+    this.health.stop();
     const count = this.entries.size;
     for (const entry of this.entries.values()) {
       entry.state = 'stopped';
@@ -182,6 +195,7 @@ export class StreamRegistryService
     }
     if (!entry) return false;
     this.entries.delete(registrationId);
+    this.health.forget(entry.instanceUrl, entry);
     entry.state = 'stopped';
     entry.generation += 1;
     clearTimeout(entry.retryTimer);
@@ -219,6 +233,7 @@ export class StreamRegistryService
       return;
     }
     this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
+    this.health.reachable(entry.instanceUrl);
     entry.state = 'open';
     entry.openedAt = Date.now();
     entry.countedStream = stream;
@@ -257,6 +272,8 @@ export class StreamRegistryService
     entry.stream = undefined;
     this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
     if (end.deliberate || entry.state === 'stopped' || this.stopping) return;
+    if (suggestsOutage(end)) this.health.unreachable(entry.instanceUrl, entry);
+    else if (!end.opened) this.health.reachable(entry.instanceUrl);
     if (end.reason === 'unauthorized') {
       this.revoked(entry, end);
       return;
@@ -270,6 +287,10 @@ export class StreamRegistryService
 
   private connect(entry: StreamEntry): void {
     if (entry.state === 'stopped' || this.stopping) return;
+    if (!this.health.mayConnect(entry.instanceUrl, entry)) {
+      this.waitForInstance(entry);
+      return;
+    }
     const generation = ++entry.generation;
     entry.state = 'resolving';
     const registration = entry.registration;
@@ -291,6 +312,7 @@ export class StreamRegistryService
         (error: unknown) => {
           if (entry.generation !== generation || entry.state !== 'resolving') return;
           const reason = error instanceof StreamTargetError ? error.reason : 'instance_info';
+          if (reason === 'instance_info') this.health.unreachable(entry.instanceUrl, entry);
           this.retryLater(
             entry,
             reason,
@@ -309,6 +331,11 @@ export class StreamRegistryService
     const target = entry.target;
     if (entry.state === 'stopped' || this.stopping || !target) {
       this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
+      return;
+    }
+    if (!this.health.mayConnect(entry.instanceUrl, entry)) {
+      this.handshakes.release(entry.instanceUrl, entry, this.maxOpening(entry));
+      this.waitForInstance(entry);
       return;
     }
     entry.state = 'connecting';
@@ -343,6 +370,10 @@ export class StreamRegistryService
     if (entry.openedAt > 0 && Date.now() - entry.openedAt >= STABLE_CONNECTION_MS)
       entry.attempt = 0;
     entry.openedAt = 0;
+    if (this.health.isDown(entry.instanceUrl)) {
+      this.waitForInstance(entry);
+      return;
+    }
     const delay = reconnectDelay(
       entry.attempt,
       this.listener.reconnectBaseMs,
@@ -357,11 +388,39 @@ export class StreamRegistryService
     );
   }
 
+  /** The reconnect timer of `entry` fired, or its instance chose it as the probe. */
   private retry(entry: StreamEntry): void {
     entry.retryTimer = undefined;
-    if (entry.state !== 'backoff' || this.stopping) return;
+    if ((entry.state !== 'backoff' && entry.state !== 'waiting_instance') || this.stopping) return;
     this.metrics.reconnects.labels(entry.instanceUrl).inc();
     this.connect(entry);
+  }
+
+  /** The instance of `entry` is down: no attempt of its own until the probe gets through. */
+  private waitForInstance(entry: StreamEntry): void {
+    clearTimeout(entry.retryTimer);
+    entry.retryTimer = undefined;
+    entry.state = 'waiting_instance';
+    this.health.wait(entry.instanceUrl, entry);
+  }
+
+  /** `instanceUrl` went down: its streams waiting on their own backoff wait for the probe instead. */
+  private instanceDown(instanceUrl: string): void {
+    for (const entry of this.entries.values()) {
+      if (entry.instanceUrl === instanceUrl && entry.state === 'backoff')
+        this.waitForInstance(entry);
+    }
+    this.logger.warn(
+      `${instanceUrl} looks unreachable: its streams wait for one probe (${this.health.waitingCount(instanceUrl)} waiting)`,
+    );
+  }
+
+  /** The probe got through: every stream that waited for `instanceUrl` reopens now, through the opening limit. */
+  private reopen(instanceUrl: string, waiting: StreamEntry[], downForMs: number): void {
+    this.logger.log(
+      `${instanceUrl} answers again after ${Math.round(downForMs / 100) / 10} s: reopening ${waiting.length} waiting stream(s)`,
+    );
+    for (const entry of waiting) this.retry(entry);
   }
 
   /** 401/403 on the upgrade: the user revoked the token. The registration is removed unless renewed meanwhile. */

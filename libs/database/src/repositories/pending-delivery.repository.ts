@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, Repository } from 'typeorm';
+import { In, MoreThan, Repository } from 'typeorm';
 import { PendingDeliveryEntity } from '../entities/pending-delivery.entity';
 import { batches } from './batches';
 
@@ -43,6 +43,11 @@ export class PendingDeliveryRepository {
     return row ?? undefined;
   }
 
+  /** The oldest `limit` waiting events of one registration, in delivery (id) order. */
+  async findFirst(registrationId: number, limit: number): Promise<PendingDeliveryEntity[]> {
+    return this.rows.find({ where: { registrationId }, order: { id: 'ASC' }, take: limit });
+  }
+
   async registrationIdsWithPending(): Promise<number[]> {
     const rows = await this.rows
       .createQueryBuilder('d')
@@ -60,8 +65,15 @@ export class PendingDeliveryRepository {
     await this.rows.update({ id }, { attempts, nextAttemptAt, lastError: lastError.slice(0, 255) });
   }
 
-  async delete(id: string): Promise<void> {
-    await this.rows.delete({ id });
+  /** Rows of `registrationIds` waiting past `now` become due at `now` (their host answers again: no backoff to wait out). */
+  async makeDue(registrationIds: number[], now: number): Promise<void> {
+    for (const batch of batches(registrationIds)) {
+      await this.rows.update({ registrationId: In(batch), nextAttemptAt: MoreThan(now) }, { nextAttemptAt: now });
+    }
+  }
+
+  async delete(ids: string[]): Promise<void> {
+    for (const batch of batches(ids)) await this.rows.delete({ id: In(batch) });
   }
 
   async deleteForRegistrations(registrationIds: number[]): Promise<void> {

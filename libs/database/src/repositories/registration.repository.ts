@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { FindOptionsWhere, In, LessThan, QueryFailedError, Repository } from 'typeorm';
+import { FindOptionsWhere, In, LessThan, MoreThan, QueryFailedError, Repository } from 'typeorm';
 import { SETTINGS, Settings, STREAM_ENDPOINTS, StreamEndpoint } from '@app/config';
 import { TokenCipher } from '@app/security';
 import { RegistrationEntity } from '../entities/registration.entity';
@@ -222,6 +222,30 @@ export class RegistrationRepository {
   async findExpiredIds(before: number): Promise<number[]> {
     const rows = await this.rows.find({ select: { id: true }, where: { lastUpdate: LessThan(before) } });
     return rows.map((r) => r.id);
+  }
+
+  /**
+   * Stored access tokens (as stored: plain or sealed) of the rows after `afterId`,
+   * in id order, `limit` at a time: for re-sealing them under another key.
+   */
+  async findStoredTokensAfter(afterId: number, limit: number): Promise<{ id: number; stored: string }[]> {
+    const rows = await this.rows.find({
+      select: { id: true, accessToken: true },
+      where: { id: MoreThan(afterId) },
+      order: { id: 'ASC' },
+      take: limit,
+    });
+    return rows.map((r) => ({ id: r.id, stored: r.accessToken ?? '' }));
+  }
+
+  /**
+   * Replaces a stored token only if it is still `expected`: a row renewed
+   * meanwhile (sealed by the api with the current key) is left as it is.
+   * `lastUpdate` is not touched, so the listener sees nothing to reconnect.
+   */
+  async replaceStoredToken(id: number, expected: string, stored: string): Promise<boolean> {
+    const result = await this.rows.update({ id, accessToken: expected }, { accessToken: stored });
+    return (result.affected ?? 0) > 0;
   }
 
   /** Rows that cannot be used (a token sealed with another key, a bad endpoint) are logged by id and skipped. */

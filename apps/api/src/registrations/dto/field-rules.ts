@@ -37,9 +37,20 @@ export const REQUIRED_MESSAGE = '$property is required';
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 const WHITESPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f-\u009f]/u;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-/** The original program refused these: they would break the streaming URL the token was put in. */
-const TOKEN_FORBIDDEN = /[\s\u0000-\u001f\u007f-\u009f?&=/]/u;
 /* eslint-enable no-control-regex */
+/**
+ * Printable ASCII without space; the original program also refused ? & = /,
+ * which would break the streaming URL it put the token in.
+ */
+const TOKEN_CHARACTERS = /^[\x21-\x7e]*$/;
+const TOKEN_FORBIDDEN = /[?&=/]/;
+/**
+ * Invisible characters that make two keys look alike or reorder what an
+ * operator reads in a log: format characters (U+202E right-to-left override,
+ * zero-width space and joiners, BOM, soft hyphen, …) and the line and
+ * paragraph separators U+2028 and U+2029.
+ */
+const INVISIBLE_FORMATTING = /[\p{Cf}\u2028\u2029]/u;
 
 export const isString: FieldRule = (value) => {
   if (typeof value === 'string') return undefined;
@@ -60,9 +71,19 @@ export function maxBytes(limit: number): FieldRule {
       : `$property must be at most ${limit} bytes (UTF-8)`;
 }
 
-/** A JSON string can hold a lone surrogate ("\ud800"), which has no UTF-8 form and would be stored altered. */
+/**
+ * A JSON string can hold a lone surrogate ("\ud800"), which has no UTF-8 form:
+ * the database (or URL parsing) would store it altered, as U+FFFD.
+ */
 export const wellFormed: FieldRule = (value) =>
-  LONE_SURROGATE.test(value as string) ? '$property must be valid UTF-8 text' : undefined;
+  LONE_SURROGATE.test(value as string)
+    ? '$property must be well-formed Unicode text (no lone surrogates)'
+    : undefined;
+
+export const noInvisibleFormatting: FieldRule = (value) =>
+  INVISIBLE_FORMATTING.test(value as string)
+    ? '$property must not contain invisible formatting characters'
+    : undefined;
 
 export const noControlCharacters: FieldRule = (value) =>
   CONTROL_CHARACTERS.test(value as string)
@@ -75,9 +96,9 @@ export const noWhitespace: FieldRule = (value) =>
     : undefined;
 
 export const accessTokenCharacters: FieldRule = (value) =>
-  TOKEN_FORBIDDEN.test(value as string)
-    ? '$property must not contain whitespace, control characters or any of ? & = /'
-    : undefined;
+  TOKEN_CHARACTERS.test(value as string) && !TOKEN_FORBIDDEN.test(value as string)
+    ? undefined
+    : '$property must be printable ASCII without spaces or any of ? & = /';
 
 export const httpOrigin: FieldRule = (value) => {
   const check = checkInstanceUrl(value as string);

@@ -114,33 +114,82 @@ describe('RegisterDto validation', () => {
       { callback_url: `https://push.example.com/${'a'.repeat(1000)}` },
       'callback_url must be at most 1024 bytes (UTF-8)',
     ],
-    ['tag with a lone surrogate', { tag: 'a\ud800b' }, 'tag must be valid UTF-8 text'],
+    [
+      'tag with a lone surrogate',
+      { tag: 'a\ud800b' },
+      'tag must be well-formed Unicode text (no lone surrogates)',
+    ],
     ['tag with NUL', { tag: 'a\u0000b' }, 'tag must not contain control characters'],
+    [
+      'access_token with a lone surrogate',
+      { access_token: 'a\ud800b' },
+      'access_token must be well-formed Unicode text (no lone surrogates)',
+    ],
+    [
+      'callback_url with a lone surrogate',
+      { callback_url: 'https://push.example.com/\udc00' },
+      'callback_url must be well-formed Unicode text (no lone surrogates)',
+    ],
+    [
+      'app_secret with a lone surrogate',
+      { app_secret: 's\ud800' },
+      'app_secret must be well-formed Unicode text (no lone surrogates)',
+    ],
+    [
+      'access_token outside ASCII',
+      { access_token: 'tökén' },
+      'access_token must be printable ASCII without spaces or any of ? & = /',
+    ],
+    [
+      'access_token with a no-break space',
+      { access_token: 'abc\u00a0def' },
+      'access_token must be printable ASCII without spaces or any of ? & = /',
+    ],
+    ...[
+      ['U+202E right-to-left override', '\u202e'],
+      ['a zero-width space', '\u200b'],
+      ['a zero-width joiner', '\u200d'],
+      ['a byte order mark', '\ufeff'],
+      ['a soft hyphen', '\u00ad'],
+      ['U+2028 line separator', '\u2028'],
+      ['U+2029 paragraph separator', '\u2029'],
+    ].flatMap(([name, character]): [string, Record<string, string>, string][] => [
+      [
+        `tag with ${name}`,
+        { tag: `user${character}42` },
+        'tag must not contain invisible formatting characters',
+      ],
+      [
+        `app_id with ${name}`,
+        { app_id: `app${character}one` },
+        'app_id must not contain invisible formatting characters',
+      ],
+    ]),
     ['app_id with a newline', { app_id: 'app\none' }, 'app_id must not contain control characters'],
     [
       'access_token with ?',
       { access_token: 'abc?def' },
-      'access_token must not contain whitespace, control characters or any of ? & = /',
+      'access_token must be printable ASCII without spaces or any of ? & = /',
     ],
     [
       'access_token with &',
       { access_token: 'abc&stream=user' },
-      'access_token must not contain whitespace, control characters or any of ? & = /',
+      'access_token must be printable ASCII without spaces or any of ? & = /',
     ],
     [
       'access_token with /',
       { access_token: 'abc/def' },
-      'access_token must not contain whitespace, control characters or any of ? & = /',
+      'access_token must be printable ASCII without spaces or any of ? & = /',
     ],
     [
       'access_token with a space',
       { access_token: 'abc def' },
-      'access_token must not contain whitespace, control characters or any of ? & = /',
+      'access_token must be printable ASCII without spaces or any of ? & = /',
     ],
     [
       'access_token with a tab',
       { access_token: 'abc\tdef' },
-      'access_token must not contain whitespace, control characters or any of ? & = /',
+      'access_token must be printable ASCII without spaces or any of ? & = /',
     ],
     [
       'instance_url without scheme',

@@ -35,7 +35,7 @@ export class RegisterDto {
   @RequiredField(
     {
       description:
-        "The user's Mastodon access token. At most 512 bytes; no whitespace, control characters or any of ? & = /. Never echoed; stored encrypted when TOKEN_ENCRYPTION_KEY is set.",
+        "The user's Mastodon access token. At most 512 bytes of printable ASCII; no spaces or any of ? & = /. Never echoed; stored encrypted when TOKEN_ENCRYPTION_KEY is set.",
       format: 'password',
       maxLength: 512,
     },

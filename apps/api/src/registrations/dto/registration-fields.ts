@@ -8,18 +8,22 @@ import {
   isString,
   maxBytes,
   noControlCharacters,
+  noInvisibleFormatting,
   notEmpty,
   noWhitespace,
   REQUIRED_MESSAGE,
   wellFormed,
 } from './field-rules';
 
-/** A required string field: documented, then checked in the order of `rules`. */
+/**
+ * A required string field: documented, then checked in the order of `rules`.
+ * Every field must be well-formed first: what is stored is what was sent.
+ */
 export function RequiredField(api: ApiPropertyOptions, ...rules: FieldRule[]): PropertyDecorator {
   return applyDecorators(
     ApiProperty({ type: String, required: true, ...api } as ApiPropertyOptions),
     IsDefined({ message: REQUIRED_MESSAGE }),
-    FieldRules(isString, notEmpty, ...rules),
+    FieldRules(isString, notEmpty, wellFormed, ...rules),
   );
 }
 
@@ -32,7 +36,6 @@ export const InstanceUrlField = (): PropertyDecorator =>
       maxLength: 255,
     },
     maxBytes(255),
-    wellFormed,
     noWhitespace,
     httpOrigin,
   );
@@ -41,25 +44,25 @@ export const TagField = (): PropertyDecorator =>
   RequiredField(
     {
       description:
-        "The app server's name for this user's registration; with instance_url and app_id the unique key. At most 255 bytes (UTF-8).",
+        "The app server's name for this user's registration; with instance_url and app_id the unique key. At most 255 bytes (UTF-8); no control or invisible formatting characters.",
       example: 'user-42-device-7',
       maxLength: 255,
     },
     maxBytes(255),
-    wellFormed,
     noControlCharacters,
+    noInvisibleFormatting,
   );
 
 export const AppIdField = (): PropertyDecorator =>
   RequiredField(
     {
-      description: 'An app id configured in app_map.hjson. At most 255 bytes (UTF-8).',
+      description: 'An app id configured in app_map.hjson. At most 255 bytes (UTF-8); no control or invisible formatting characters.',
       example: 'jp.juggler.subwaytooter',
       maxLength: 255,
     },
     maxBytes(255),
-    wellFormed,
     noControlCharacters,
+    noInvisibleFormatting,
   );
 
 export const AppSecretField = (): PropertyDecorator =>
@@ -71,5 +74,4 @@ export const AppSecretField = (): PropertyDecorator =>
       maxLength: 255,
     },
     maxBytes(255),
-    wellFormed,
   );
