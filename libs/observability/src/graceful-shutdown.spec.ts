@@ -22,6 +22,8 @@ describe('GracefulShutdown', () => {
   let exited: Promise<number>;
 
   beforeEach(() => {
+    // fake timers everywhere: a real shutdown deadline left running would exit the test process later
+    jest.useFakeTimers();
     exited = new Promise((resolve) => {
       exit = jest.spyOn(process, 'exit').mockImplementation(((code?: number) => {
         resolve(code ?? 0);
@@ -30,6 +32,7 @@ describe('GracefulShutdown', () => {
   });
 
   afterEach(() => {
+    jest.clearAllTimers();
     jest.useRealTimers();
     exit.mockRestore();
     process.removeAllListeners('SIGTERM');
@@ -78,7 +81,6 @@ describe('GracefulShutdown', () => {
   });
 
   it('exits 1 when closing takes longer than timeoutMs', async () => {
-    jest.useFakeTimers();
     const closed: string[] = [];
     const shutdown = new GracefulShutdown({ timeoutMs: 5_000 });
     shutdown.track(app('api', closed, 'hang'));
