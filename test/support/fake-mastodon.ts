@@ -46,6 +46,24 @@ export interface FakeConnection {
   closeCode?: number;
 }
 
+/** A notification or conversation the fake keeps for its REST API, as it serves it. */
+export interface StoredObject {
+  /** The id REST pages by: a notification's id, a conversation's last_status id. */
+  key: string;
+  /** Exact JSON text served (and streamed as the payload). */
+  json: string;
+}
+
+/** One REST request the fake answered (only with `record`). */
+export interface FakeRestRequest {
+  path: string;
+  query: Record<string, string>;
+  token: string | undefined;
+  status: number;
+  /** Date.now() when the request arrived. */
+  at: number;
+}
+
 /** A frame to send: a raw string (sent as text as is), a Buffer (sent as binary), or an event object. */
 export type FakeFrame = string | Buffer | { event: string; payload?: unknown; stream?: string[] };
 
@@ -55,6 +73,12 @@ interface LiveConnection {
 }
 
 const STREAMING_PATH = '/api/v1/streaming';
+const REST_COLLECTIONS = new Set(['/api/v1/notifications', '/api/v1/conversations']);
+
+/** Compares decimal ids as numbers (what Mastodon's bigint ids are). */
+function compareIds(a: string, b: string): number {
+  return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
+}
 
 function encodeFrame(frame: FakeFrame, stream: string): { data: string | Buffer; binary: boolean } {
   if (Buffer.isBuffer(frame)) return { data: frame, binary: true };
@@ -96,6 +120,21 @@ export class FakeMastodon {
   private sequence = 0;
   private cursor: Iterator<LiveConnection> | undefined;
   private readonly wss: WebSocketServer;
+  /** Per token, oldest first: what `/api/v1/notifications` lists. */
+  private readonly notificationStore = new Map<string, StoredObject[]>();
+  /** Per token and conversation id: the conversation as `/api/v1/conversations` lists it. */
+  private readonly conversationStore = new Map<string, Map<string, StoredObject>>();
+  private nextNotificationId = 1000;
+  /** Status ids are snowflakes in Mastodon, far beyond 2^53. */
+  private nextStatusId = 113_000_000_000_000_000n;
+  private restRefusals: { status: number; remaining: number; headers: Record<string, string> }[] =
+    [];
+  /** Every REST request to the notification and conversation lists (only with `record`). */
+  readonly restRequests: FakeRestRequest[] = [];
+  /** The lists answer this long after a request arrived, with what they hold by then. */
+  restDelayMs = 0;
+  /** REST requests to the lists that arrived (answered or not yet). */
+  restArrivals = 0;
 
   private constructor(
     private readonly server: http.Server,
@@ -244,6 +283,87 @@ export class FakeMastodon {
     return sent;
   }
 
+  /**
+   * Makes a notification for `token` as Mastodon would: stored for
+   * `/api/v1/notifications` whether or not a stream is connected, and sent to
+   * the token's open `user` and `user:notification` streams. Ids increase.
+   */
+  notify(token: string, fields: Record<string, unknown> = {}): StoredObject {
+    const id = String(this.nextNotificationId++);
+    const json = JSON.stringify({
+      id,
+      type: 'mention',
+      created_at: new Date().toISOString(),
+      account: { id: '7', acct: 'alice@fake.test' },
+      ...fields,
+    });
+    const stored: StoredObject = { key: id, json };
+    let list = this.notificationStore.get(token);
+    if (!list) {
+      list = [];
+      this.notificationStore.set(token, list);
+    }
+    list.push(stored);
+    for (const connection of this.byToken.get(token) ?? []) {
+      if (connection.record.stream === 'direct') continue;
+      const { data } = encodeFrame(
+        { event: 'notification', payload: json },
+        connection.record.stream,
+      );
+      connection.socket.send(data);
+    }
+    return stored;
+  }
+
+  /**
+   * A new direct message in conversation `conversationId` of `token`: the
+   * conversation (with the new status as last_status) is stored for
+   * `/api/v1/conversations` and sent as `conversation` to open `direct` streams.
+   */
+  converse(token: string, conversationId: string, text = 'hello'): StoredObject {
+    const statusId = String(this.nextStatusId++);
+    const json = JSON.stringify({
+      id: conversationId,
+      unread: true,
+      accounts: [{ id: '7', acct: 'alice@fake.test' }],
+      last_status: {
+        id: statusId,
+        created_at: new Date().toISOString(),
+        visibility: 'direct',
+        content: `<p>${text}</p>`,
+      },
+    });
+    const stored: StoredObject = { key: statusId, json };
+    let conversations = this.conversationStore.get(token);
+    if (!conversations) {
+      conversations = new Map();
+      this.conversationStore.set(token, conversations);
+    }
+    conversations.set(conversationId, stored);
+    for (const connection of this.byToken.get(token) ?? []) {
+      if (connection.record.stream !== 'direct') continue;
+      const { data } = encodeFrame({ event: 'conversation', payload: json }, 'direct');
+      connection.socket.send(data);
+    }
+    return stored;
+  }
+
+  /** Stores a notification with the exact JSON `json` (id `key`) without streaming it. */
+  storeNotification(token: string, key: string, json: string): void {
+    const list = this.notificationStore.get(token) ?? [];
+    list.push({ key, json });
+    list.sort((a, b) => compareIds(a.key, b.key));
+    this.notificationStore.set(token, list);
+  }
+
+  /**
+   * The next `count` requests to the notification or conversation lists answer
+   * `status` (e.g. 429) with `headers` (e.g. Retry-After), then normal service resumes.
+   */
+  refuseRest(status: number, count: number, headers: Record<string, string> = {}): void {
+    this.restRefusals.push({ status, remaining: count, headers });
+  }
+
   /** Closes the open connections of `token` with `code`. */
   closeConnections(token: string, code: number, reason = ''): void {
     for (const connection of [...(this.byToken.get(token) ?? [])])
@@ -283,6 +403,10 @@ export class FakeMastodon {
 
   private handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && REST_COLLECTIONS.has(path)) {
+      this.handleList(req, res, path);
+      return;
+    }
     if (req.method !== 'GET' || path !== '/api/v1/instance') {
       res
         .writeHead(404, { 'Content-Type': 'application/json' })
@@ -305,6 +429,86 @@ export class FakeMastodon {
         urls: this.streamingApi === undefined ? {} : { streaming_api: this.streamingApi },
       });
     res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' }).end(body);
+  }
+
+  /**
+   * `/api/v1/notifications` and `/api/v1/conversations` like Mastodon: newest
+   * first, `limit` 40 by default and at most 80, `max_id` (older than),
+   * `since_id` (newer than, newest page), `min_id` (newer than, the page right
+   * after it), a Link header with `next` when the page is full and `prev`.
+   */
+  private handleList(req: http.IncomingMessage, res: http.ServerResponse, path: string): void {
+    const at = Date.now();
+    this.restArrivals += 1;
+    if (this.restDelayMs > 0) {
+      setTimeout(() => this.answerList(req, res, path, at), this.restDelayMs);
+      return;
+    }
+    this.answerList(req, res, path, at);
+  }
+
+  private answerList(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    path: string,
+    at: number,
+  ): void {
+    const url = new URL(req.url ?? '/', 'http://fake.invalid');
+    const token = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const answer = (status: number, body: string, headers: Record<string, string> = {}) => {
+      if (this.options.record !== false) {
+        this.restRequests.push({
+          path,
+          query: Object.fromEntries(url.searchParams),
+          token,
+          status,
+          at,
+        });
+      }
+      res
+        .writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', ...headers })
+        .end(body);
+    };
+    const refusal = this.restRefusals[0];
+    if (refusal) {
+      refusal.remaining -= 1;
+      if (refusal.remaining <= 0) this.restRefusals.shift();
+      answer(refusal.status, '{"error":"Too many requests"}', refusal.headers);
+      return;
+    }
+    if (!token || !(this.tokens.has(token) || this.options.acceptToken?.(token))) {
+      answer(401, '{"error":"The access token is invalid"}');
+      return;
+    }
+    const all =
+      path === '/api/v1/notifications'
+        ? (this.notificationStore.get(token) ?? [])
+        : [...(this.conversationStore.get(token)?.values() ?? [])].sort((a, b) =>
+            compareIds(a.key, b.key),
+          );
+    const limit = Math.min(Math.max(Number(url.searchParams.get('limit') ?? 40) || 40, 1), 80);
+    const maxId = url.searchParams.get('max_id');
+    const sinceId = url.searchParams.get('since_id');
+    const minId = url.searchParams.get('min_id');
+    let matching = all.filter(
+      (item) =>
+        (maxId === null || compareIds(item.key, maxId) < 0) &&
+        (sinceId === null || compareIds(item.key, sinceId) > 0) &&
+        (minId === null || compareIds(item.key, minId) > 0),
+    );
+    // oldest first here: min_id takes the page right after it, otherwise the newest page
+    matching = minId !== null ? matching.slice(0, limit) : matching.slice(-limit);
+    const page = matching.reverse();
+    const links: string[] = [];
+    const base = `${this.url}${path}`;
+    if (page.length === limit)
+      links.push(`<${base}?limit=${limit}&max_id=${page[page.length - 1].key}>; rel="next"`);
+    if (page.length > 0) links.push(`<${base}?limit=${limit}&min_id=${page[0].key}>; rel="prev"`);
+    answer(
+      200,
+      `[${page.map((item) => item.json).join(',')}]`,
+      links.length > 0 ? { Link: links.join(', ') } : {},
+    );
   }
 
   private handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {

@@ -5,6 +5,8 @@ import { ConfigModule, Settings } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { MastodonModule } from '@app/mastodon';
 import { LoggingModule, MetricsModule } from '@app/observability';
+import { CatchUpCursorsService } from './catch-up/catch-up-cursors.service';
+import { CatchUpService } from './catch-up/catch-up.service';
 import { EventRouterService } from './events/event-router.service';
 import { HealthController } from './health/health.controller';
 import { ListenerMetrics } from './listener.metrics';
@@ -31,7 +33,14 @@ export class ListenerModule {
         CallbackModule,
       ],
       controllers: [HealthController],
-      providers: [ListenerMetrics, EventRouterService, StreamRegistryService, ReconcileService],
+      providers: [
+        ListenerMetrics,
+        CatchUpCursorsService,
+        CatchUpService,
+        EventRouterService,
+        StreamRegistryService,
+        ReconcileService,
+      ],
     };
   }
 }

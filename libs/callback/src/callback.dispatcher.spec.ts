@@ -12,6 +12,7 @@ import type { CallbackDeliveryService, CallbackRequest } from './callback-delive
 import { CallbackDispatcher } from './callback.dispatcher';
 import type { RelayEvent } from './relay-event';
 import type { AttemptVerdict } from './retry-policy';
+import { derivedWebhookId } from './webhook-signer';
 
 /** A stub on which any method not given fails the test when called. */
 function strictStub<T extends object>(name: string, methods: Partial<Record<keyof T, unknown>>): T {
@@ -188,6 +189,48 @@ describe('CallbackDispatcher', () => {
   });
   afterAll(() => {
     Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose']);
+  });
+
+  it('derives the webhook-id from the Mastodon id and reports events safe in order: delivered, stored or dropped', async () => {
+    const { dispatcher, delivery, appended } = setup();
+    const settled: string[] = [];
+    dispatcher.onSettled((registrationId, objectId) =>
+      settled.push(`${registrationId}:${objectId}`),
+    );
+    await dispatcher.onModuleInit();
+    const withId = (seq: number) => ({ ...relayEvent(seq), objectId: String(100 + seq) });
+
+    dispatcher.dispatch(withId(1));
+    dispatcher.dispatch(withId(2));
+    dispatcher.dispatch(withId(3));
+    expect(delivery.requests[0].request.webhookId).toBe(
+      derivedWebhookId(
+        { instanceUrl: 'https://m.example', appId: 'app', tag: 'tag' },
+        'notification',
+        '101',
+      ),
+    );
+    delivery.requests[0].answer.resolve({ kind: 'delivered' });
+    await settle();
+    expect(settled).toEqual(['1:101']);
+    delivery.requests[1].answer.resolve({ kind: 'drop', reason: 'HTTP 400' });
+    await settle();
+    expect(settled).toEqual(['1:101', '1:102']);
+    // a failed first attempt: safe once the row is committed to the retry table
+    delivery.requests[2].answer.resolve({ kind: 'retry', reason: 'HTTP 503' });
+    await settle();
+    expect(appended.flat().map((row) => row.webhookId)).toEqual([
+      derivedWebhookId(
+        { instanceUrl: 'https://m.example', appId: 'app', tag: 'tag' },
+        'notification',
+        '103',
+      ),
+    ]);
+    expect(settled).toEqual(['1:101', '1:102', '1:103']);
+    // an event without an id is relayed with a random webhook-id and reported nowhere
+    dispatcher.dispatch(relayEvent(4));
+    await settle();
+    expect(settled).toHaveLength(3);
   });
 
   it('sends an event at once, signed per event id, without touching the retry table when it is delivered', async () => {

@@ -20,9 +20,12 @@ import { PendingDeliveryWriter, PendingWrite } from './pending-delivery.writer';
 import type { RelayEvent } from './relay-event';
 import { AttemptVerdict, BackoffOptions, nextAttemptAt } from './retry-policy';
 import { RetryWorker } from './retry-worker';
-import { newWebhookId } from './webhook-signer';
+import { derivedWebhookId, newWebhookId } from './webhook-signer';
 
 export type { CallbackOutcome } from './callback-outcomes';
+
+/** Told that the event of `objectId` is safe: delivered, stored in the retry table, or dropped for good. */
+export type SettledListener = (registrationId: number, objectId: string) => void;
 
 /** Above this many events waiting in memory behind a slow receiver, the lane moves them to the retry table. */
 const MAX_MEMORY_QUEUE = 1_000;
@@ -52,6 +55,7 @@ export class CallbackDispatcher
   /** Registrations removed after a 410: later events of theirs are not sent (ids are never reused). */
   private readonly gone = new Set<number>();
   private readonly goneListeners = new Set<(registrationId: number) => void>();
+  private settledListener: SettledListener | undefined;
   private readonly writer: PendingDeliveryWriter<Lane>;
   private readonly retries: RetryWorker;
   private readonly backoff: BackoffOptions;
@@ -61,6 +65,7 @@ export class CallbackDispatcher
   /** Which registrations have rows from before this process is known; until then nothing is sent. */
   private pendingLoaded = false;
   private stopping = false;
+  private shutdown: Promise<void> | undefined;
   /** After shutdown persisted everything: late attempt results are ignored, late events refused. */
   private closed = false;
   private busyCount = 0;
@@ -83,8 +88,10 @@ export class CallbackDispatcher
       },
       (write) => {
         write.owner.unwritten -= 1;
+        this.settled(write.row.registrationId, write.objectId);
       },
       (write) => this.lanes.get(write.row.registrationId) === write.owner,
+      (write) => this.settled(write.row.registrationId, write.objectId),
     );
     this.outcomes = new CallbackOutcomes(metrics, callback.retryDeadlineHours);
     this.retries = new RetryWorker(
@@ -135,6 +142,16 @@ export class CallbackDispatcher
     return () => this.goneListeners.delete(listener);
   }
 
+  /**
+   * `listener` is told, per registration in the order events were dispatched,
+   * the objectId of each event that is safe: delivered, committed to the retry
+   * table, or dropped for good. Events without an objectId are not reported.
+   * One listener (the catch-up cursor); it must be cheap and must not throw.
+   */
+  onSettled(listener: SettledListener): void {
+    this.settledListener = listener;
+  }
+
   /** The registration was removed elsewhere: its waiting events are dropped (its table rows go with its row). */
   forgetRegistration(registrationId: number): void {
     const lane = this.lanes.get(registrationId);
@@ -144,8 +161,13 @@ export class CallbackDispatcher
     this.writer.discard(registrationId);
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
-    if (this.stopping) return;
+  /** Resolves once every event is delivered or stored; later calls wait for the same work. */
+  beforeApplicationShutdown(): Promise<void> {
+    this.shutdown ??= this.persistAtShutdown();
+    return this.shutdown;
+  }
+
+  private async persistAtShutdown(): Promise<void> {
     this.stopping = true;
     this.retries.stop();
     const started = Date.now();
@@ -180,11 +202,14 @@ export class CallbackDispatcher
     if (this.gone.has(event.registrationId)) return;
     // a bad clock value would become a NaN deadline, which the table cannot store
     const receivedAt = Number.isFinite(event.receivedAt) ? event.receivedAt : Date.now();
+    const objectId = typeof event.objectId === 'string' ? event.objectId : undefined;
     const queued: QueuedEvent = {
       registrationId: event.registrationId,
+      objectId,
       appId: event.appId,
       callbackUrl: event.callbackUrl,
-      webhookId: newWebhookId(),
+      webhookId:
+        objectId === undefined ? newWebhookId() : derivedWebhookId(event, event.event, objectId),
       event: event.event,
       body: JSON.stringify({
         instanceUrl: event.instanceUrl,
@@ -261,6 +286,7 @@ export class CallbackDispatcher
         lane.queue.shift();
         this.outcomes.delivered(event.receivedAt, now);
         this.retries.answeredAt(event.callbackUrl);
+        this.settled(event.registrationId, event.objectId);
         break;
       case 'gone':
         this.retries.answeredAt(event.callbackUrl);
@@ -271,6 +297,7 @@ export class CallbackDispatcher
         lane.queue.shift();
         if (verdict.kind === 'drop') this.retries.answeredAt(event.callbackUrl);
         this.outcomes.dropped(event.registrationId, event.callbackUrl, verdict);
+        this.settled(event.registrationId, event.objectId);
         break;
       case 'retry': {
         lane.queue.shift();
@@ -278,6 +305,7 @@ export class CallbackDispatcher
         const rest = lane.queue.splice(0);
         if (at === undefined) {
           this.outcomes.droppedAtDeadline(event.registrationId, verdict.reason);
+          this.settled(event.registrationId, event.objectId);
           lane.queue = rest;
           break;
         }
@@ -324,7 +352,7 @@ export class CallbackDispatcher
         nextAttemptAt: index === 0 && head ? head.nextAttemptAt : now,
         lastError: index === 0 && head ? head.lastError : null,
       };
-      return { owner: lane, row };
+      return { owner: lane, row, objectId: event.objectId };
     });
     lane.handedToWriter += writes.length;
     lane.unwritten += writes.length;
@@ -410,5 +438,14 @@ export class CallbackDispatcher
       ),
     ]);
     clearTimeout(timer);
+  }
+
+  private settled(registrationId: number, objectId: string | undefined): void {
+    if (objectId === undefined || !this.settledListener) return;
+    try {
+      this.settledListener(registrationId, objectId);
+    } catch (error) {
+      this.logger.error(`settled listener failed: ${(error as Error).message}`);
+    }
   }
 }

@@ -1,6 +1,8 @@
 /** An event waiting for its first attempt (or in it), in memory. */
 export interface QueuedEvent {
   registrationId: number;
+  /** The Mastodon id, reported to the settled listener once the event is safe. */
+  objectId: string | undefined;
   appId: string;
   callbackUrl: string;
   webhookId: string;

@@ -11,6 +11,8 @@ export interface PendingDeliveryStore {
 export interface PendingWrite<Owner> {
   owner: Owner;
   row: NewPendingDelivery;
+  /** The Mastodon id of the event, carried for the owner's bookkeeping. */
+  objectId?: string;
 }
 
 const BATCH = 500;
@@ -39,6 +41,8 @@ export class PendingDeliveryWriter<Owner> {
     private readonly written: (write: PendingWrite<Owner>) => void,
     /** Whether a row still wants to be written (its registration was not forgotten meanwhile). */
     private readonly isWanted: (write: PendingWrite<Owner>) => boolean,
+    /** Called for a row dropped because the database refuses it for good (it is not retried). */
+    private readonly abandoned: (write: PendingWrite<Owner>) => void = () => undefined,
   ) {}
 
   get backlog(): number {
@@ -183,6 +187,7 @@ export class PendingDeliveryWriter<Owner> {
           this.logger.error(
             `registration ${write.row.registrationId}: an undelivered callback cannot be stored and is dropped: ${(error as Error).message}`,
           );
+          this.abandoned(write);
         }
       }
     }

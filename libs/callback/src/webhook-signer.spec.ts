@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { newWebhookId, WebhookSigner } from './webhook-signer';
+import { derivedWebhookId, newWebhookId, WebhookSigner } from './webhook-signer';
 
 describe('WebhookSigner', () => {
   const body =
@@ -47,5 +47,30 @@ describe('newWebhookId', () => {
     const ids = new Set(Array.from({ length: 1_000 }, () => newWebhookId()));
     expect(ids.size).toBe(1_000);
     for (const id of ids) expect(id).toMatch(/^msg_[0-9a-f]{32}$/);
+  });
+});
+
+describe('derivedWebhookId', () => {
+  const key = { instanceUrl: 'https://m.example', appId: 'app', tag: 'tag' };
+
+  it('is the same for the same registration, event and object, and fits the retry table', () => {
+    const id = derivedWebhookId(key, 'notification', '123');
+    expect(id).toMatch(/^msg_[0-9a-f]{32}$/);
+    expect(derivedWebhookId({ ...key }, 'notification', '123')).toBe(id);
+    expect(id.length).toBeLessThanOrEqual(64);
+  });
+
+  it('differs when any part differs, however the parts could be joined', () => {
+    const id = derivedWebhookId(key, 'notification', '123');
+    expect(derivedWebhookId(key, 'notification', '124')).not.toBe(id);
+    expect(derivedWebhookId(key, 'conversation', '123')).not.toBe(id);
+    expect(derivedWebhookId({ ...key, tag: 'tag2' }, 'notification', '123')).not.toBe(id);
+    expect(derivedWebhookId({ ...key, appId: 'app2' }, 'notification', '123')).not.toBe(id);
+    expect(
+      derivedWebhookId({ ...key, instanceUrl: 'https://n.example' }, 'notification', '123'),
+    ).not.toBe(id);
+    expect(derivedWebhookId({ ...key, tag: 'a","b' }, 'x', 'y')).not.toBe(
+      derivedWebhookId({ ...key, tag: 'a' }, 'b","x', 'y'),
+    );
   });
 });

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 
 /** Headers of one signed attempt (Standard Webhooks). */
@@ -11,6 +11,26 @@ export interface WebhookHeaders {
 /** A fresh Standard Webhooks message id; generated once per event and kept across retries. */
 export function newWebhookId(): string {
   return `msg_${randomUUID().replace(/-/g, '')}`;
+}
+
+/**
+ * The webhook-id of a Mastodon object relayed to a registration: `msg_` and
+ * 32 hex digits of SHA-256 over the registration key, the event and the
+ * object's id, so the same object relayed again (a retry, a catch-up that
+ * overlaps the stream, a restart, another listener taking over) carries the
+ * same id and receivers can deduplicate on it. 128 bits keep collisions out
+ * of reach and the id within the retry table's 64 characters.
+ */
+export function derivedWebhookId(
+  key: { instanceUrl: string; appId: string; tag: string },
+  event: string,
+  objectId: string,
+): string {
+  // a JSON array keeps the parts apart whatever characters a tag holds
+  const digest = createHash('sha256')
+    .update(JSON.stringify([key.instanceUrl, key.appId, key.tag, event, objectId]))
+    .digest('hex');
+  return `msg_${digest.slice(0, 32)}`;
 }
 
 const MAX_CACHED_KEYS = 1_000;

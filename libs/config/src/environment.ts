@@ -192,6 +192,11 @@ export function parseSettings(env: RawEnv, cwd = process.cwd()): Settings {
       probeBaseMs: r.int('STREAM_PROBE_BASE_MS', 1_000, 10, 3_600_000),
       probeMaxMs: r.int('STREAM_PROBE_MAX_MS', 5_000, 10, 3_600_000),
     },
+    catchUp: {
+      maxItems: r.int('CATCHUP_MAX_ITEMS', 200, 0, 10_000),
+      maxAgeHours: r.int('CATCHUP_MAX_AGE_HOURS', 24, 1, 24 * 30),
+      maxConcurrencyPerInstance: r.int('CATCHUP_MAX_CONCURRENCY_PER_INSTANCE', 8, 1, 1_000),
+    },
     callback: {
       timeoutMs: r.int('CALLBACK_TIMEOUT_MS', 10_000, 100, 600_000),
       retryDeadlineHours: r.int('CALLBACK_RETRY_DEADLINE_HOURS', 24, 1, 24 * 30),

@@ -72,6 +72,14 @@ export interface Settings {
     probeBaseMs: number;
     probeMaxMs: number;
   };
+  catchUp: {
+    /** Newest missed objects relayed per gap; older ones are skipped (counted and logged). */
+    maxItems: number;
+    /** Missed objects older than this are skipped. */
+    maxAgeHours: number;
+    /** REST requests of catch-up in flight at once per instance. */
+    maxConcurrencyPerInstance: number;
+  };
   callback: {
     timeoutMs: number;
     retryDeadlineHours: number;

@@ -15,6 +15,11 @@ export interface Registration extends RegistrationKey {
   appSecretHash: string;
   callbackUrl: string;
   endpoint: StreamEndpoint | null;
+  /**
+   * The catch-up cursor as stored when the row was read: the newest Mastodon
+   * id delivered or durably queued; null (or absent) before the first open.
+   */
+  lastNotificationId?: string | null;
 }
 
 export interface RegistrationWrite extends RegistrationKey {

@@ -9,6 +9,7 @@ import {
   InstanceInfoService,
 } from './instance-info.service';
 import { MastodonStreamFactory } from './mastodon-stream';
+import { MastodonRestClient } from './rest/mastodon-rest.client';
 import { StreamTargetService } from './stream-target.service';
 
 const AGENT_OPTIONS = { keepAlive: true, maxSockets: 8, maxFreeSockets: 2, timeout: 60_000 };
@@ -16,7 +17,7 @@ const AGENT_OPTIONS = { keepAlive: true, maxSockets: 8, maxFreeSockets: 2, timeo
 /**
  * Mastodon client side: instance info over keep-alive agents (one small pool
  * per process; info is cached, so few requests), address checks, stream
- * targets. Streams themselves are MastodonStream objects owned by the caller.
+ * targets, the REST client of catch-up. Streams themselves are MastodonStream objects owned by the caller.
  */
 @Module({
   imports: [
@@ -31,7 +32,19 @@ const AGENT_OPTIONS = { keepAlive: true, maxSockets: 8, maxFreeSockets: 2, timeo
       }),
     }),
   ],
-  providers: [AddressGuardService, InstanceInfoService, StreamTargetService, MastodonStreamFactory],
-  exports: [AddressGuardService, InstanceInfoService, StreamTargetService, MastodonStreamFactory],
+  providers: [
+    AddressGuardService,
+    InstanceInfoService,
+    StreamTargetService,
+    MastodonStreamFactory,
+    MastodonRestClient,
+  ],
+  exports: [
+    AddressGuardService,
+    InstanceInfoService,
+    StreamTargetService,
+    MastodonStreamFactory,
+    MastodonRestClient,
+  ],
 })
 export class MastodonModule {}

@@ -1,6 +1,7 @@
-import { CallbackDispatcher, RelayEvent } from '@app/callback';
+import { RelayEvent } from '@app/callback';
 import { Registration } from '@app/database';
 import { strictStub } from '../../../../test/support/strict-stub';
+import { CatchUpService } from '../catch-up/catch-up.service';
 import { ListenerMetrics } from '../listener.metrics';
 import { EventRouterService, RoutableStream } from './event-router.service';
 
@@ -31,7 +32,7 @@ describe('EventRouterService', () => {
     dispatch = jest.fn();
     eventReceived = jest.fn();
     router = new EventRouterService(
-      strictStub<CallbackDispatcher>('CallbackDispatcher', { dispatch }),
+      strictStub<CatchUpService>('CatchUpService', { relay: dispatch }),
       strictStub<ListenerMetrics>('ListenerMetrics', { eventReceived }),
     );
   });
@@ -48,6 +49,7 @@ describe('EventRouterService', () => {
       callbackUrl: 'https://cb.example/hook',
       event: 'notification',
       payload,
+      objectId: '9',
       receivedAt: 1234,
     });
     expect(dispatch.mock.calls[0][0].payload).toBe(payload);

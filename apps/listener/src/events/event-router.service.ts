@@ -1,8 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { CallbackDispatcher } from '@app/callback';
 import { StreamEndpoint } from '@app/config';
 import { Registration, registrationLabel } from '@app/database';
 import { frameExcerpt, isKnownStreamingEvent, parseStreamingFrame } from '@app/mastodon';
+import { CatchUpService } from '../catch-up/catch-up.service';
+import { objectIdOf } from '../catch-up/object-id';
 import { ListenerMetrics } from '../listener.metrics';
 
 /** What the router needs to know about the stream a frame came from. */
@@ -17,8 +18,9 @@ const MALFORMED_LOG_LINES_PER_SECOND = 10;
 
 /**
  * Decides what happens to each frame: `notification` (any stream) and
- * `conversation` (the direct stream) go to the callback dispatcher with the
- * payload untouched; every other event is counted and dropped. Runs for every
+ * `conversation` (the direct stream) go to the callback dispatcher (through
+ * the catch-up seam, which may hold them while missed ones are fetched) with
+ * the payload untouched; every other event is counted and dropped. Runs for every
  * frame of every stream, so it parses only the outer JSON and writes nothing.
  */
 @Injectable()
@@ -29,7 +31,7 @@ export class EventRouterService {
   private suppressed = 0;
 
   constructor(
-    private readonly dispatcher: CallbackDispatcher,
+    private readonly catchUp: CatchUpService,
     private readonly metrics: ListenerMetrics,
   ) {}
 
@@ -45,7 +47,7 @@ export class EventRouterService {
     if (event !== 'notification' && !(event === 'conversation' && source.endpoint === 'direct'))
       return;
     const registration = source.registration;
-    this.dispatcher.dispatch({
+    this.catchUp.relay({
       registrationId: registration.id,
       instanceUrl: registration.instanceUrl,
       tag: registration.tag,
@@ -53,6 +55,7 @@ export class EventRouterService {
       callbackUrl: registration.callbackUrl,
       event,
       payload: frame.payload,
+      objectId: objectIdOf(event, frame.payload),
       receivedAt,
     });
   }

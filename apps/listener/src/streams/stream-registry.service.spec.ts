@@ -10,6 +10,7 @@ import {
   StreamTargetService,
 } from '@app/mastodon';
 import { strictStub } from '../../../../test/support/strict-stub';
+import { CatchUpService } from '../catch-up/catch-up.service';
 import { EventRouterService } from '../events/event-router.service';
 import { ListenerMetrics } from '../listener.metrics';
 import { StreamEntry } from './stream-entry';
@@ -118,6 +119,11 @@ describe('StreamRegistryService', () => {
       strictStub<RegistrationRepository>('RegistrationRepository', { deleteByIdIfUnchanged }),
       strictStub<CallbackDispatcher>('CallbackDispatcher', { forgetRegistration }),
       listenerMetrics,
+      strictStub<CatchUpService>('CatchUpService', {
+        onTokenRefused: jest.fn(),
+        opened: jest.fn(),
+        stopped: jest.fn(),
+      }),
       settings,
     );
     jest
@@ -385,6 +391,23 @@ describe('StreamRegistryService', () => {
     expect(streams.every((s) => s.terminate.mock.calls.length === 0)).toBe(true);
     registry.ensure(registration(3), {});
     expect(registry.size).toBe(0);
+  });
+
+  it('relays frames that arrive on a stream while it closes at shutdown', async () => {
+    registry.onModuleInit();
+    registry.ensure(registration(1), {});
+    await flush();
+    opened(streams[0]);
+    const shutdown = registry.onModuleDestroy();
+    const frame = Buffer.from('{"event":"notification","payload":"{}"}');
+    registry.streamMessage(streams[0] as unknown as MastodonStream<StreamEntry>, frame, false);
+    expect(route).toHaveBeenCalledTimes(1);
+    expect(route.mock.calls[0][1]).toBe(frame);
+    ended(streams[0], { deliberate: true, opened: true, reason: 'closed', code: 1001 });
+    await shutdown;
+    // once the socket has ended, nothing more of it is taken
+    registry.streamMessage(streams[0] as unknown as MastodonStream<StreamEntry>, frame, false);
+    expect(route).toHaveBeenCalledTimes(1);
   });
 
   it('ignores what a superseded stream reports', async () => {

@@ -11,6 +11,7 @@ import {
   StreamTargetService,
 } from '@app/mastodon';
 import { urlForLog } from '@app/security';
+import { CatchUpService, TokenRefusal } from '../catch-up/catch-up.service';
 import { EventRouterService } from '../events/event-router.service';
 import { InstanceHealth, suggestsOutage } from '../instance-health/instance-health';
 import { ListenerMetrics, StreamFailureLabel } from '../listener.metrics';
@@ -72,6 +73,7 @@ export class StreamRegistryService
     private readonly registrations: RegistrationRepository,
     private readonly dispatcher: CallbackDispatcher,
     private readonly metrics: ListenerMetrics,
+    private readonly catchUp: CatchUpService,
     @Inject(SETTINGS) settings: Settings,
   ) {
     this.listener = settings.listener;
@@ -87,6 +89,7 @@ export class StreamRegistryService
   }
 
   onModuleInit(): void {
+    this.catchUp.onTokenRefused((id, reason, detail) => this.removeRefused(id, reason, detail));
     this.pingTimer = setInterval(
       () => this.pingSweep(),
       this.listener.pingIntervalMs / this.pingSlices,
@@ -94,7 +97,12 @@ export class StreamRegistryService
     this.pingTimer.unref();
   }
 
-  /** Closes every stream with 1001 (going away), then cuts what has not closed within a short grace. */
+  /**
+   * Closes every stream with 1001 (going away), then cuts what has not closed
+   * within a short grace. A stream stays its entry's current one while it
+   * closes, so frames still arriving on it are relayed (the dispatcher stores
+   * what it cannot deliver before the process exits).
+   */
   async onModuleDestroy(): Promise<void> {
     this.stopping = true;
     clearInterval(this.pingTimer);
@@ -104,9 +112,7 @@ export class StreamRegistryService
       entry.state = 'stopped';
       entry.generation += 1;
       clearTimeout(entry.retryTimer);
-      const stream = entry.stream;
-      entry.stream = undefined;
-      stream?.close(1001, 'listener shutting down');
+      entry.stream?.close(1001, 'listener shutting down');
     }
     this.entries.clear();
     if (this.liveStreams.size > 0) {
@@ -189,6 +195,7 @@ export class StreamRegistryService
    */
   stop(registrationId: number, why: string, options: { forget: boolean }): boolean {
     const entry = this.entries.get(registrationId);
+    this.catchUp.stopped(registrationId, options.forget);
     if (options.forget) {
       this.dispatcher.forgetRegistration(registrationId);
       this.revokedRows.delete(registrationId);
@@ -241,6 +248,7 @@ export class StreamRegistryService
     this.metrics.streamsOpen.labels(entry.instanceUrl).inc();
     this.metrics.connects.labels(entry.instanceUrl).inc();
     this.logger.log(`stream open: ${entry.endpoint} for ${registrationLabel(entry.registration)}`);
+    this.catchUp.opened(entry);
   }
 
   streamMessage(stream: MastodonStream<StreamEntry>, data: Buffer, isBinary: boolean): void {
@@ -275,7 +283,8 @@ export class StreamRegistryService
     if (suggestsOutage(end)) this.health.unreachable(entry.instanceUrl, entry);
     else if (!end.opened) this.health.reachable(entry.instanceUrl);
     if (end.reason === 'unauthorized') {
-      this.revoked(entry, end);
+      this.metrics.streamFailed(entry.instanceUrl, 'unauthorized');
+      this.removeRefused(entry.id, 'revoked', `upgrade answered HTTP ${end.status ?? 401}`);
       return;
     }
     const cause = end.reason === 'closed' && end.opened ? '' : ` (${end.reason}: ${end.detail})`;
@@ -423,16 +432,26 @@ export class StreamRegistryService
     for (const entry of waiting) this.retry(entry);
   }
 
-  /** 401/403 on the upgrade: the user revoked the token. The registration is removed unless renewed meanwhile. */
-  private revoked(entry: StreamEntry, end: StreamEnd): void {
+  /**
+   * The one way a registration is removed because Mastodon refused its token:
+   * 401/403 on the upgrade (`revoked`), or from the REST API of catch-up (401
+   * `revoked`, 403 `scope`: the token may not read notifications). The stream
+   * stops and the row is deleted unless it was renewed meanwhile.
+   */
+  removeRefused(registrationId: number, reason: TokenRefusal, detail: string): void {
+    const entry = this.entries.get(registrationId);
+    if (!entry) return;
     const { id, lastUpdate } = entry.registration;
     const label = registrationLabel(entry.registration);
-    this.metrics.streamFailed(entry.instanceUrl, 'unauthorized');
-    this.stop(id, `token revoked (upgrade answered HTTP ${end.status ?? 401})`, { forget: true });
+    const why = reason === 'revoked' ? 'token revoked' : 'token may not read notifications';
+    this.stop(id, `${why} (${detail})`, { forget: true });
     this.revokedRows.set(id, lastUpdate);
     this.registrations.deleteByIdIfUnchanged(id, lastUpdate).then(
       (deleted) => {
-        if (deleted) this.logger.warn(`registration ${label} removed: its token was revoked`);
+        if (deleted)
+          this.logger.warn(
+            `registration ${label} removed: ${reason === 'revoked' ? 'its token was revoked' : 'its token may not read notifications'}`,
+          );
         else
           this.logger.log(`registration ${label} was renewed or removed meanwhile: kept as it is`);
       },

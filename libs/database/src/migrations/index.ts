@@ -1,5 +1,10 @@
 import { Registrations1732300000000 } from './1732300000000-registrations.migration';
 import { Deliveries1732300000001 } from './1732300000001-deliveries.migration';
+import { CatchUpCursor1732300000002 } from './1732300000002-catch-up-cursor.migration';
 
 /** Listed explicitly (no globs) so the compiled apps find them wherever they run. */
-export const MIGRATIONS = [Registrations1732300000000, Deliveries1732300000001];
+export const MIGRATIONS = [
+  Registrations1732300000000,
+  Deliveries1732300000001,
+  CatchUpCursor1732300000002,
+];

@@ -19,7 +19,17 @@ const REGISTRATION_COLUMNS = {
   callbackUrl: true,
   tag: true,
   endpoint: true,
+  lastNotificationId: true,
 } as const;
+
+/** A registration's catch-up cursor to store (null: take a new floor at the next open). */
+export interface CursorWrite {
+  id: number;
+  cursor: string | null;
+}
+
+/** Rows per cursor UPDATE: three parameters each, within SQL Server's 2,100 per statement. */
+const CURSOR_BATCH = 500;
 
 /** A row's id and renewal stamp: enough to tell whether it changed since it was last read. */
 export interface RegistrationStamp {
@@ -43,9 +53,13 @@ function upsertStatements(rows: Repository<RegistrationEntity>): UpsertStatement
   const written = ['lastUpdate', 'accessToken', 'appSecret', 'callbackUrl', 'endpoint', 'updatedAt'];
   const inserted = [...key, ...written, 'createdAt'];
   const insert = `INSERT INTO ${table} (${inserted.map(q).join(', ')}) VALUES (${inserted.map((c) => `:${c}`).join(', ')})`;
+  // a new endpoint may mean another id space (direct: status ids): the catch-up takes a new floor
+  const cursor = q('lastNotificationId');
+  const endpoint = q('endpoint');
   const statements: UpsertStatements = {
     update:
-      `UPDATE ${table} SET ${written.map((c) => `${q(c)} = :${c}`).join(', ')} ` +
+      `UPDATE ${table} SET ${cursor} = CASE WHEN ${endpoint} = :endpoint OR (${endpoint} IS NULL AND :endpointIsNull = 1) THEN ${cursor} END, ` +
+      `${written.map((c) => `${q(c)} = :${c}`).join(', ')} ` +
       `WHERE ${key.map((c) => `${q(c)} = :${c}`).join(' AND ')}`,
     insert,
   };
@@ -53,13 +67,19 @@ function upsertStatements(rows: Repository<RegistrationEntity>): UpsertStatement
   if (type === 'postgres') {
     statements.native = {
       // xmax is 0 only on a freshly inserted row version
-      sql: `${insert} ON CONFLICT (${key.map(q).join(', ')}) DO UPDATE SET ${written.map((c) => `${q(c)} = EXCLUDED.${q(c)}`).join(', ')} RETURNING (xmax = 0) AS ${q('created')}`,
+      sql:
+        `${insert} ON CONFLICT (${key.map(q).join(', ')}) DO UPDATE SET ` +
+        `${cursor} = CASE WHEN ${table}.${endpoint} IS NOT DISTINCT FROM EXCLUDED.${endpoint} THEN ${table}.${cursor} END, ` +
+        `${written.map((c) => `${q(c)} = EXCLUDED.${q(c)}`).join(', ')} RETURNING (xmax = 0) AS ${q('created')}`,
       created: (result) => (result.records as { created: boolean }[])[0]?.created === true,
     };
   } else if (type === 'mysql' || type === 'mariadb') {
     statements.native = {
-      // MySQL counts 1 affected row for an insert, 2 for an update
-      sql: `${insert} ON DUPLICATE KEY UPDATE ${written.map((c) => `${q(c)} = VALUES(${q(c)})`).join(', ')}`,
+      // MySQL counts 1 affected row for an insert, 2 for an update; it assigns left to right,
+      // so the cursor is judged before the endpoint is overwritten
+      sql:
+        `${insert} ON DUPLICATE KEY UPDATE ${cursor} = IF(${endpoint} <=> VALUES(${endpoint}), ${cursor}, NULL), ` +
+        `${written.map((c) => `${q(c)} = VALUES(${q(c)})`).join(', ')}`,
       created: (result) => result.affected === 1,
     };
   }
@@ -98,6 +118,7 @@ export class RegistrationRepository {
       appSecret: write.appSecretHash,
       callbackUrl: write.callbackUrl,
       endpoint: write.endpoint,
+      endpointIsNull: write.endpoint === null ? 1 : 0,
       createdAt: now,
       updatedAt: now,
     };
@@ -126,6 +147,38 @@ export class RegistrationRepository {
         await runner.release();
       }
     });
+  }
+
+  /**
+   * Stores catch-up cursors, one statement per 500 registrations
+   * (`SET lastNotificationId = CASE id WHEN … THEN … END WHERE id IN (…)`), so
+   * that the listener's periodic flush costs a statement per batch, not one per
+   * event or registration. A row deleted meanwhile is simply not updated.
+   */
+  async updateCursors(writes: CursorWrite[]): Promise<void> {
+    const connection = this.rows.manager.connection;
+    const q = (name: string) => connection.driver.escape(name);
+    for (const batch of batches(writes, CURSOR_BATCH)) {
+      const parameters: Record<string, unknown> = {};
+      const cases = batch.map((write, index) => {
+        parameters[`i${index}`] = write.id;
+        parameters[`c${index}`] = write.cursor;
+        return `WHEN :i${index} THEN :c${index}`;
+      });
+      const ids = batch.map((_, index) => `:w${index}`);
+      batch.forEach((write, index) => (parameters[`w${index}`] = write.id));
+      const sql =
+        `UPDATE ${q(this.rows.metadata.tableName)} SET ${q('lastNotificationId')} = ` +
+        `CASE ${q('id')} ${cases.join(' ')} ELSE ${q('lastNotificationId')} END ` +
+        `WHERE ${q('id')} IN (${ids.join(', ')})`;
+      await this.execute(sql, parameters);
+    }
+  }
+
+  /** The stored catch-up cursor of `id` (undefined when the row is gone). */
+  async findCursor(id: number): Promise<string | null | undefined> {
+    const row = await this.rows.findOne({ select: { id: true, lastNotificationId: true }, where: { id } });
+    return row ? row.lastNotificationId : undefined;
   }
 
   async deleteByKey(key: RegistrationKey): Promise<boolean> {
@@ -284,6 +337,7 @@ export class RegistrationRepository {
       appSecretHash: row.appSecret,
       callbackUrl: row.callbackUrl,
       endpoint,
+      lastNotificationId: row.lastNotificationId ?? null,
     };
   }
 }

@@ -37,6 +37,7 @@ export class RegisterDto {
       description:
         "The user's Mastodon access token. At most 512 bytes of printable ASCII; no spaces or any of ? & = /. Never echoed; stored encrypted when TOKEN_ENCRYPTION_KEY is set.",
       format: 'password',
+      example: 'local-trial-token',
       maxLength: 512,
     },
     maxBytes(512),
@@ -48,7 +49,7 @@ export class RegisterDto {
     {
       description:
         "Where notifications are POSTed. http or https; at most 1024 bytes. Must start with the app's callbackUrlPrefix when one is configured, else resolve to public addresses only.",
-      example: 'https://push.example.com/callback',
+      example: 'http://127.0.0.1:8080/callback',
       maxLength: 1024,
     },
     maxBytes(1024),
@@ -59,6 +60,7 @@ export class RegisterDto {
 
   @ApiPropertyOptional({
     enum: STREAM_ENDPOINTS,
+    example: 'user:notification',
     description:
       "Stream to listen to. Absent: the instance's configured endpoint, else user:notification on Mastodon 1.4.2 or newer, else user.",
   })

@@ -32,7 +32,7 @@ export const InstanceUrlField = (): PropertyDecorator =>
     {
       description:
         'Origin of the Mastodon instance (http or https, no path, query or fragment; a trailing slash is removed). Stored lower-case. At most 255 bytes (UTF-8).',
-      example: 'https://mastodon.example',
+      example: 'http://127.0.0.1:3000',
       maxLength: 255,
     },
     maxBytes(255),
@@ -57,7 +57,7 @@ export const AppIdField = (): PropertyDecorator =>
   RequiredField(
     {
       description: 'An app id configured in app_map.hjson. At most 255 bytes (UTF-8); no control or invisible formatting characters.',
-      example: 'jp.juggler.subwaytooter',
+      example: 'local.trial',
       maxLength: 255,
     },
     maxBytes(255),
@@ -71,6 +71,7 @@ export const AppSecretField = (): PropertyDecorator =>
       description:
         "The app's secret from app_map.hjson. Compared in constant time; stored only as a hash; never echoed. At most 255 bytes (UTF-8).",
       format: 'password',
+      example: 'change-this-local-trial-secret',
       maxLength: 255,
     },
     maxBytes(255),

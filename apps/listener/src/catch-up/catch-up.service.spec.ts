@@ -1,0 +1,241 @@
+import { CallbackDispatcher, RelayEvent } from '@app/callback';
+import { Settings } from '@app/config';
+import { Registration } from '@app/database';
+import { MastodonRestClient, MastodonRestError, Page, PageRequest } from '@app/mastodon';
+import { MetricsService } from '@app/observability';
+import { strictStub } from '../../../../test/support/strict-stub';
+import { CatchUpCursorsService } from './catch-up-cursors.service';
+import { CatchUpService, CatchUpSource } from './catch-up.service';
+import { CursorBook } from './cursor-book';
+
+const registration: Registration = {
+  id: 7,
+  lastUpdate: 1,
+  instanceUrl: 'https://m.example',
+  appId: 'app',
+  tag: 'tag',
+  accessToken: 'tok_secret',
+  appSecretHash: 'sha256:x',
+  callbackUrl: 'https://cb.example/hook',
+  endpoint: null,
+  lastNotificationId: '100',
+};
+
+const settings = {
+  catchUp: { maxItems: 5, maxAgeHours: 24, maxConcurrencyPerInstance: 2 },
+  listener: { reconnectBaseMs: 5, reconnectMaxMs: 20 },
+} as unknown as Settings;
+
+function item(id: string, createdAt = Date.now()) {
+  return { key: id, createdAt, json: `{"id":"${id}"}` };
+}
+
+function live(id: string): RelayEvent {
+  return {
+    registrationId: registration.id,
+    instanceUrl: registration.instanceUrl,
+    tag: registration.tag,
+    appId: registration.appId,
+    callbackUrl: registration.callbackUrl,
+    event: 'notification',
+    payload: `{"id":"${id}","live":true}`,
+    objectId: id,
+    receivedAt: 1,
+  };
+}
+
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('CatchUpService', () => {
+  let dispatched: RelayEvent[];
+  let requests: PageRequest[];
+  let answers: ((request: PageRequest) => Promise<Page>)[];
+  let book: CursorBook;
+  let service: CatchUpService;
+  let refused: [number, string][];
+  const source = (
+    overrides: Partial<Registration> = {},
+    endpoint: CatchUpSource['endpoint'] = 'user:notification',
+  ): CatchUpSource => ({
+    registration: { ...registration, ...overrides },
+    instance: { replaceUrlWeb: 'http://10.0.0.2' },
+    endpoint,
+  });
+  const kinds = () =>
+    dispatched.map(
+      (e) => `${(e.payload as string).includes('live') ? 'live' : 'rest'} ${e.objectId}`,
+    );
+
+  beforeEach(() => {
+    dispatched = [];
+    requests = [];
+    answers = [];
+    refused = [];
+    book = new CursorBook();
+    service = new CatchUpService(
+      strictStub<CallbackDispatcher>('CallbackDispatcher', {
+        dispatch: (event: RelayEvent) => void dispatched.push(event),
+      }),
+      strictStub<MastodonRestClient>('MastodonRestClient', {
+        page: (request: PageRequest) => {
+          requests.push(request);
+          const answer = answers.shift();
+          return answer ? answer(request) : Promise.resolve({ items: [] });
+        },
+      }),
+      strictStub<CatchUpCursorsService>('CatchUpCursorsService', { book }),
+      strictStub<MetricsService>('MetricsService', {
+        counter: (() => ({ inc: () => undefined })) as never,
+      }),
+      settings,
+    );
+    for (const level of ['log', 'warn', 'debug'] as const)
+      jest
+        .spyOn((service as unknown as { logger: Record<string, () => void> }).logger, level)
+        .mockImplementation(() => undefined);
+    service.onTokenRefused((id, reason) => refused.push([id, reason]));
+  });
+
+  afterEach(() => service.onModuleDestroy());
+
+  it('takes the floor with limit=1 on a first open and holds no live event meanwhile', async () => {
+    let answer!: (page: Page) => void;
+    answers.push(() => new Promise((resolve) => (answer = resolve)));
+    service.opened(source({ lastNotificationId: null }));
+    expect(requests).toEqual([
+      expect.objectContaining({
+        base: 'http://10.0.0.2',
+        guard: false,
+        accessToken: 'tok_secret',
+        collection: 'notifications',
+        limit: 1,
+      }),
+    ]);
+    expect(requests[0].sinceId).toBeUndefined();
+    service.relay(live('50'));
+    expect(kinds()).toEqual(['live 50']);
+    answer({ items: [item('90')] });
+    await settle();
+    book.settled(7, '50');
+    expect(book.cursorOf(7)).toBe('90');
+  });
+
+  it('relays what REST lists since the cursor oldest first, then the live events held meanwhile, each id once', async () => {
+    let answer!: (page: Page) => void;
+    answers.push(() => new Promise((resolve) => (answer = resolve)));
+    service.opened(source());
+    expect(requests[0]).toMatchObject({ sinceId: '100', limit: 6 });
+    service.relay(live('103'));
+    service.relay(live('104'));
+    expect(dispatched).toEqual([]);
+    answer({ items: [item('103'), item('102'), item('101')] });
+    await settle();
+    expect(kinds()).toEqual(['rest 101', 'rest 102', 'rest 103', 'live 104']);
+    // a late stream copy of a fetched object is dropped too
+    service.relay(live('102'));
+    service.relay(live('105'));
+    expect(kinds()).toEqual(['rest 101', 'rest 102', 'rest 103', 'live 104', 'live 105']);
+    expect(dispatched[0].payload).toBe('{"id":"101"}');
+    expect(dispatched[0].event).toBe('notification');
+  });
+
+  it('follows older pages while they are full and keeps the newest CATCHUP_MAX_ITEMS', async () => {
+    answers.push(async () => ({
+      items: ['110', '109', '108'].map((id) => item(id)),
+      next: { maxId: '108' },
+    }));
+    answers.push(async () => ({
+      items: ['107', '106', '105'].map((id) => item(id)),
+      next: { maxId: '105' },
+    }));
+    service.opened(source());
+    await settle();
+    await settle();
+    expect(requests.map((r) => [r.limit, r.sinceId, r.maxId])).toEqual([
+      [6, '100', undefined],
+      [3, '100', '108'],
+    ]);
+    expect(kinds()).toEqual(['rest 106', 'rest 107', 'rest 108', 'rest 109', 'rest 110']);
+  });
+
+  it('skips missed objects older than CATCHUP_MAX_AGE_HOURS', async () => {
+    const old = Date.now() - 25 * 3_600_000;
+    answers.push(async () => ({ items: [item('103'), item('102', old), item('101', old)] }));
+    service.opened(source());
+    await settle();
+    expect(kinds()).toEqual(['rest 103']);
+  });
+
+  it('lets the held live events go when the catch-up fails, holds the cursor, and retries without relaying them twice', async () => {
+    book.adopt(7, 'notifications', '100');
+    let fail!: (error: Error) => void;
+    answers.push(() => new Promise((_resolve, reject) => (fail = reject)));
+    service.opened(source());
+    service.relay(live('103'));
+    expect(dispatched).toEqual([]);
+    fail(new MastodonRestError('server', 'GET /api/v1/notifications answered HTTP 502', 502));
+    await settle();
+    expect(kinds()).toEqual(['live 103']);
+    book.settled(7, '103');
+    expect(book.cursorOf(7)).toBe('100');
+    service.relay(live('104'));
+    answers.push(async () => ({ items: [item('104'), item('103'), item('102'), item('101')] }));
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(requests.map((r) => r.sinceId)).toEqual(['100', '100']);
+    expect(kinds()).toEqual(['live 103', 'live 104', 'rest 101', 'rest 102']);
+    book.settled(7, '104');
+    book.settled(7, '101');
+    expect(book.cursorOf(7)).toBe('100');
+    book.settled(7, '102');
+    expect(book.cursorOf(7)).toBe('104');
+  });
+
+  it('pauses the instance after a 429 until its Retry-After', async () => {
+    const retryAt = Date.now() + 60;
+    answers.push(() =>
+      Promise.reject(new MastodonRestError('rate_limited', 'HTTP 429', 429, retryAt)),
+    );
+    service.opened(source());
+    await settle();
+    // another registration of the instance does not ask while the instance asked us to wait
+    service.opened(source({ id: 8 }));
+    expect(requests).toHaveLength(1);
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(requests.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('reports a 401 as revoked and a 403 as scope', async () => {
+    answers.push(() => Promise.reject(new MastodonRestError('unauthorized', 'HTTP 401', 401)));
+    service.opened(source());
+    await settle();
+    answers.push(() => Promise.reject(new MastodonRestError('forbidden', 'HTTP 403', 403)));
+    service.opened(source({ id: 9, lastNotificationId: null }));
+    await settle();
+    expect(refused).toEqual([
+      [7, 'revoked'],
+      [9, 'scope'],
+    ]);
+  });
+
+  it('reads conversations on the direct stream and relays them as conversation events', async () => {
+    answers.push(async () => ({ items: [item('113000000000000000002')] }));
+    service.opened(source({ lastNotificationId: '113000000000000000001' }, 'direct'));
+    await settle();
+    expect(requests[0].collection).toBe('conversations');
+    expect(dispatched.map((e) => [e.event, e.objectId])).toEqual([
+      ['conversation', '113000000000000000002'],
+    ]);
+  });
+
+  it('runs once more when the stream reopened during a catch-up', async () => {
+    let answer!: (page: Page) => void;
+    answers.push(() => new Promise((resolve) => (answer = resolve)));
+    service.opened(source());
+    service.opened(source());
+    expect(requests).toHaveLength(1);
+    answer({ items: [item('101')] });
+    await settle();
+    await settle();
+    expect(requests.map((r) => r.sinceId)).toEqual(['100', '101']);
+  });
+});

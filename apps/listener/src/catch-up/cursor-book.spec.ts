@@ -1,0 +1,119 @@
+import { CursorBook } from './cursor-book';
+
+describe('CursorBook', () => {
+  let book: CursorBook;
+
+  beforeEach(() => {
+    book = new CursorBook();
+    book.adopt(1, 'notifications', '100');
+  });
+
+  it('moves the cursor only past events that are safe, in the order they were handed over', () => {
+    book.dispatched(1, '101');
+    book.dispatched(1, '102');
+    book.dispatched(1, '103');
+    book.settled(1, '102');
+    expect(book.cursorOf(1)).toBe('100');
+    book.settled(1, '101');
+    expect(book.cursorOf(1)).toBe('102');
+    book.settled(1, '103');
+    expect(book.cursorOf(1)).toBe('103');
+    expect(book.takeChanges()).toEqual([{ id: 1, cursor: '103' }]);
+    expect(book.takeChanges()).toEqual([]);
+  });
+
+  it('starts the next catch-up past everything handed over, even before it is safe', () => {
+    book.dispatched(1, '101');
+    expect(book.cursorOf(1)).toBe('100');
+    expect(book.catchUpFrom(1)).toBe('101');
+  });
+
+  it('never moves back: an older id that becomes safe leaves the cursor where it is', () => {
+    book.dispatched(1, '150');
+    book.settled(1, '150');
+    book.dispatched(1, '120');
+    book.settled(1, '120');
+    expect(book.cursorOf(1)).toBe('150');
+  });
+
+  it('holds the cursor before an unfetched gap until the gap is fetched and safe', () => {
+    book.hold(1);
+    // live events relayed while the catch-up waits for its retry
+    book.dispatched(1, '205');
+    book.settled(1, '205');
+    expect(book.cursorOf(1)).toBe('100');
+    expect(book.catchUpFrom(1)).toBe('100');
+    // the retry relays the gap, then releases the hold
+    book.dispatched(1, '150');
+    book.release(1);
+    expect(book.cursorOf(1)).toBe('100');
+    book.settled(1, '150');
+    expect(book.cursorOf(1)).toBe('205');
+    expect(book.isHeld(1)).toBe(false);
+  });
+
+  it('a failure after a release keeps holding (the older release does not end the newer hold)', () => {
+    book.hold(1);
+    book.dispatched(1, '150');
+    book.release(1);
+    book.hold(1);
+    book.settled(1, '150');
+    expect(book.isHeld(1)).toBe(true);
+    expect(book.cursorOf(1)).toBe('100');
+  });
+
+  it('takes a floor once everything handed over before it is safe', () => {
+    book.adopt(2, 'notifications', null);
+    expect(book.catchUpFrom(2)).toBeNull();
+    book.dispatched(2, '7');
+    book.advanceTo(2, '9');
+    expect(book.cursorOf(2)).toBeNull();
+    book.settled(2, '7');
+    expect(book.cursorOf(2)).toBe('9');
+  });
+
+  it('starts over when the endpoint moves to another id space, and stores that', () => {
+    book.dispatched(1, '101');
+    book.settled(1, '101');
+    book.takeChanges();
+    book.adopt(1, 'conversations', '101');
+    expect(book.catchUpFrom(1)).toBeNull();
+    expect(book.takeChanges()).toEqual([{ id: 1, cursor: null }]);
+    // the same collection again keeps what it knows
+    book.advanceTo(1, '113000000000000000001');
+    book.takeChanges();
+    book.adopt(1, 'conversations', null);
+    expect(book.cursorOf(1)).toBe('113000000000000000001');
+    // the row had lost it: it is stored again
+    expect(book.takeChanges()).toEqual([{ id: 1, cursor: '113000000000000000001' }]);
+  });
+
+  it('gives changes back for the next flush when storing failed', () => {
+    book.dispatched(1, '101');
+    book.settled(1, '101');
+    const changes = book.takeChanges();
+    book.restore(changes);
+    expect(book.takeChanges()).toEqual([{ id: 1, cursor: '101' }]);
+  });
+
+  it('ignores what it does not know and forgets on request', () => {
+    book.settled(9, '1');
+    book.dispatched(9, '1');
+    expect(book.knows(9)).toBe(false);
+    book.forget(1);
+    expect(book.knows(1)).toBe(false);
+    expect(book.takeChanges()).toEqual([]);
+  });
+
+  it('stays correct across a long backlog settled out of order', () => {
+    const ids = Array.from({ length: 3_000 }, (_, i) => String(1_000 + i));
+    for (const id of ids) book.dispatched(1, id);
+    for (let i = 0; i < 2_000; i++) book.settled(1, ids[i]);
+    expect(book.cursorOf(1)).toBe(ids[1_999]);
+    book.settled(1, ids[2_500]);
+    for (let i = 2_000; i < 2_500; i++) book.settled(1, ids[i]);
+    expect(book.cursorOf(1)).toBe(ids[2_500]);
+    for (let i = 2_501; i < 3_000; i++) book.settled(1, ids[i]);
+    expect(book.cursorOf(1)).toBe(ids[2_999]);
+  });
+});
