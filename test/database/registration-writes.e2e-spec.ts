@@ -56,6 +56,7 @@ describe('registration writes and rows as read back (real database)', () => {
     expect(await on.find('upsert')).toEqual({
       ...write,
       id: created.id,
+      lastNotificationId: null,
       accessToken: 'token-two',
       callbackUrl: 'https://cb.example/two',
       endpoint: 'direct',
