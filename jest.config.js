@@ -4,7 +4,9 @@ const moduleNameMapper = {
   '^@app/(api|listener)(|/.*)$': '<rootDir>/apps/$1/src$2',
 };
 const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json', diagnostics: false }] };
-const common = { testEnvironment: 'node', moduleFileExtensions: ['ts', 'js', 'json'], moduleNameMapper, transform };
+// a mutation run's sandbox (.stryker-tmp) is a copy of the project: not part of this one
+const modulePathIgnorePatterns = ['<rootDir>/.stryker-tmp/'];
+const common = { testEnvironment: 'node', moduleFileExtensions: ['ts', 'js', 'json'], moduleNameMapper, transform, modulePathIgnorePatterns };
 
 module.exports = {
   testTimeout: 120_000,

@@ -1,40 +1,27 @@
-import { parseSettings } from '@app/config';
-import { RegistrationEntity, RegistrationRepository } from '@app/database';
+import { RegistrationRepository } from '@app/database';
 import { hashSecret } from '@app/security';
-import { createTestDatabase, TestDatabase } from '../support/test-database';
+import {
+  INSTANCE_URL,
+  registrationsOnDatabase,
+  RegistrationsOnDatabase,
+} from './registrations-on-database';
 
 const T = 1_700_000_000_000;
-const INSTANCE_URL = 'https://reads.example';
 
 /** The reads the listener's change passes make, against the real database of the run. */
 describe('registration reads of the reconcile pass (real database)', () => {
-  let db: TestDatabase;
+  let on: RegistrationsOnDatabase;
   let registrations: RegistrationRepository;
+  const register = (tag: string, lastUpdate: number) => on.register(tag, lastUpdate);
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    registrations = new RegistrationRepository(
-      db.dataSource.getRepository(RegistrationEntity),
-      parseSettings(db.env),
-    );
+    on = await registrationsOnDatabase();
+    registrations = on.registrations;
   });
 
   afterAll(async () => {
-    await db?.drop();
+    await on?.db.drop();
   });
-
-  async function register(tag: string, lastUpdate: number): Promise<number> {
-    const key = { instanceUrl: INSTANCE_URL, appId: 'app', tag };
-    await registrations.upsert({
-      ...key,
-      accessToken: `token-${tag}`,
-      appSecretHash: hashSecret('secret'),
-      callbackUrl: `https://cb.example/${tag}`,
-      endpoint: null,
-      lastUpdate,
-    });
-    return (await registrations.findByKey(key))!.id;
-  }
 
   it('gives the id and lastUpdate of the rows stamped at or after a time, as numbers, in id order', async () => {
     await register('before', T - 1);

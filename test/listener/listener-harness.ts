@@ -1,7 +1,7 @@
 import { AppProcess, freePort, writeConfig, writeConfigDir } from '../support/app-process';
 import { CallbackReceiver } from '../support/callback-receiver';
 import { FakeMastodon, FakeMastodonOptions } from '../support/fake-mastodon';
-import { createTestDatabase, TestDatabase } from '../support/test-database';
+import { createTestDatabase, dialectSql, TestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
 
 export const APP_ID = 'jp.example.relaytest';
@@ -191,10 +191,7 @@ export class ListenerHarness {
 
   /** Quotes identifiers and numbers placeholders for the database in use. */
   sql(text: string): string {
-    let index = 0;
-    const dialect = this.db.settings.dialect;
-    if (dialect === 'postgres') return text.replace(/\?/g, () => `$${++index}`);
-    return text.replace(/"/g, '`');
+    return dialectSql(this.db.settings.dialect, text);
   }
 
   async metricsText(): Promise<string> {

@@ -199,6 +199,25 @@ describe('listener: streams, events and lifecycle', () => {
     expect(h.fake('alpha').refusedUpgrades.filter((r) => r.token === token)).toHaveLength(1);
   });
 
+  it('removes the registration when the instance refuses its token with 403 (a token without the needed scope)', async () => {
+    const token = newToken();
+    h.fake('alpha').addToken(token);
+    await h.registered({ instance: 'alpha', tag: 'forbidden', token });
+    await h.fake('alpha').waitForConnection((c) => c.token === token);
+
+    h.fake('alpha').refuseToken(token, 403, 1000);
+    await waitFor(async () => (await h.row('alpha', 'forbidden')) === undefined, {
+      what: 'the registration refused with 403 to be deleted',
+    });
+    await h.waitForListenerLog(
+      'registration https://alpha.test jp.example.relaytest forbidden removed: its token was revoked',
+    );
+    await h.waitForListenerLog('token revoked (upgrade answered HTTP 403)');
+    expect(h.fake('alpha').refusedUpgrades.filter((r) => r.token === token)).toEqual([
+      { token, status: 403 },
+    ]);
+  });
+
   it('reconnects after the instance drops every connection and relays what comes after', async () => {
     const tokens = [newToken(), newToken(), newToken()];
     for (const [i, token] of tokens.entries()) {

@@ -138,6 +138,8 @@ export class FakeMastodon {
   private readonly tokens = new Set<string>();
   /** Scopes of tokens added with some; a token without an entry may do everything. */
   private readonly tokenScopes = new Map<string, readonly string[]>();
+  /** Tokens whose upgrades answer a status other than 401 (403: Mastodon's answer to a token without the read scope). */
+  private readonly refusedTokens = new Map<string, number>();
   private readonly live = new Map<WebSocket, LiveConnection>();
   private readonly byToken = new Map<string, Set<LiveConnection>>();
   private readonly rawSockets = new Set<Socket>();
@@ -233,6 +235,17 @@ export class FakeMastodon {
   /** Later upgrades with `token` answer 401; with `closeCode`, its open connections are closed too (as Mastodon does). */
   revokeToken(token: string, closeCode?: number): void {
     this.tokens.delete(token);
+    if (closeCode !== undefined) this.closeConnections(token, closeCode);
+  }
+
+  /**
+   * Later upgrades with `token` answer `status` (403 is what Mastodon answers
+   * for a token lacking the scope the stream needs); with `closeCode`, its
+   * open connections are closed too.
+   */
+  refuseToken(token: string, status: number, closeCode?: number): void {
+    this.tokens.delete(token);
+    this.refusedTokens.set(token, status);
     if (closeCode !== undefined) this.closeConnections(token, closeCode);
   }
 
@@ -572,8 +585,9 @@ export class FakeMastodon {
     const authorization = req.headers.authorization;
     const token = /^Bearer (\S+)$/.exec(authorization ?? '')?.[1];
     if (!token || !(this.tokens.has(token) || this.options.acceptToken?.(token))) {
-      if (this.options.record !== false) this.refusedUpgrades.push({ token, status: 401 });
-      return this.rejectUpgrade(socket, 401);
+      const status = (token && this.refusedTokens.get(token)) || 401;
+      if (this.options.record !== false) this.refusedUpgrades.push({ token, status });
+      return this.rejectUpgrade(socket, status);
     }
     this.wss.handleUpgrade(req, socket, head, (ws) =>
       this.accept(ws, token, url, req.url ?? '', authorization),

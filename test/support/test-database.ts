@@ -4,6 +4,16 @@ import { ServerDatabaseSettings } from '@app/config';
 import { dataSourceOptions, executeOnServer, runMigrations } from '@app/database';
 import { adminConnection } from './database-server';
 
+/**
+ * `text` with "quoted" identifiers and `?` placeholders, as the dialect wants
+ * them ($1, $2… on PostgreSQL, backquotes on MySQL/MariaDB).
+ */
+export function dialectSql(dialect: string, text: string): string {
+  let index = 0;
+  if (dialect === 'postgres') return text.replace(/\?/g, () => `$${++index}`);
+  return text.replace(/"/g, '`');
+}
+
 /** A database of its own for one test file, migrated, dropped at the end. */
 export interface TestDatabase {
   settings: ServerDatabaseSettings;
@@ -11,6 +21,8 @@ export interface TestDatabase {
   env: Record<string, string>;
   /** A TypeORM connection for assertions on the tables. */
   dataSource: DataSource;
+  /** Runs `text` written with "quoted" identifiers and `?` placeholders (see dialectSql). */
+  query<T = unknown>(text: string, parameters?: unknown[]): Promise<T[]>;
   drop(): Promise<void>;
 }
 
@@ -35,6 +47,7 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
     settings,
     env,
     dataSource,
+    query: (text, parameters) => dataSource.query(dialectSql(settings.dialect, text), parameters),
     drop: async () => {
       await dataSource.destroy();
       await executeOnServer(

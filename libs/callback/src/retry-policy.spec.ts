@@ -32,6 +32,8 @@ describe('parseRetryAfter', () => {
 
   it('reads an HTTP date as the time left until it', () => {
     expect(parseRetryAfter('Wed, 01 May 2024 12:00:30 GMT', now)).toBe(30_000);
+    // a sender that drops the comma after the weekday is still understood
+    expect(parseRetryAfter('Wed 01 May 2024 12:00:30 GMT', now)).toBe(30_000);
   });
 
   it('reads a date in the past as "now"', () => {
@@ -47,6 +49,8 @@ describe('parseRetryAfter', () => {
       '1.5',
       '2024-05-01',
       'Wed, 99 Foo 2024 nonsense',
+      // junk before a date, which Date.parse alone would accept
+      'x Wed, 01 May 2024 12:00:30 GMT',
       42,
     ]) {
       expect(parseRetryAfter(value, now)).toBeUndefined();
@@ -79,7 +83,15 @@ describe('verdictForStatus', () => {
     expect(verdictForStatus(503, 7_000)).toMatchObject({ retryAfterMs: 7_000 });
   });
 
-  it.each([100, 301, 302, 304, 400, 401, 403, 404, 413, 422])('%i is dropped', (status) => {
+  it('ignores Retry-After on 408: the regular backoff applies', () => {
+    expect(verdictForStatus(408, 5_000)).toEqual({
+      kind: 'retry',
+      reason: 'HTTP 408',
+      retryAfterMs: undefined,
+    });
+  });
+
+  it.each([100, 300, 301, 302, 304, 400, 401, 403, 404, 413, 422])('%i is dropped', (status) => {
     expect(verdictForStatus(status, undefined)).toEqual({ kind: 'drop', reason: `HTTP ${status}` });
   });
 });

@@ -36,7 +36,6 @@ export function parseRetryAfter(value: unknown, now: number): number | undefined
   const header: unknown = Array.isArray(value) ? (value as unknown[])[0] : value;
   if (typeof header !== 'string') return undefined;
   const text = header.trim();
-  if (text === '') return undefined;
   if (/^\d+$/.test(text)) return Math.min(Number(text) * 1000, MAX_RETRY_AFTER_MS);
   // HTTP dates always name the weekday and month in letters; this keeps bare numbers and junk out of Date.parse
   if (!/^[A-Za-z]{3},? /.test(text)) return undefined;

@@ -30,9 +30,8 @@ export const REDACTED_LOG_PATHS = [
 /** Removes query strings, where tokens travel in some clients, from a URL before it is logged. */
 export function urlForLog(url: string): string {
   try {
+    // the origin never carries credentials
     const parsed = new URL(url);
-    parsed.username = '';
-    parsed.password = '';
     return `${parsed.origin}${parsed.pathname}`;
   } catch {
     return '[invalid url]';

@@ -11,6 +11,7 @@ import {
 } from '../registration-lifecycle';
 import { RegistrationKey } from '../registration';
 import { batches } from './batches';
+import { retryingDeadlocks } from './deadlock-retry';
 
 /** A state change of one registration, as the listener saw it. */
 export interface StateWrite {
@@ -212,12 +213,15 @@ export class RegistrationStateRepository {
   private async execute(sql: string, parameters: Record<string, unknown>): Promise<number> {
     const connection = this.rows.manager.connection;
     const [statement, values] = connection.driver.escapeQueryWithParameters(sql, parameters, {});
-    const runner = connection.createQueryRunner();
-    try {
-      const result = await runner.query(statement, values, true);
-      return result.affected ?? 0;
-    } finally {
-      await runner.release();
-    }
+    // a renewal's upsert racing this UPDATE of the same row can make it a deadlock victim on MariaDB
+    return retryingDeadlocks(async () => {
+      const runner = connection.createQueryRunner();
+      try {
+        const result = await runner.query(statement, values, true);
+        return result.affected ?? 0;
+      } finally {
+        await runner.release();
+      }
+    });
   }
 }

@@ -1,11 +1,12 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, IsNull, LessThan, MoreThan, Not, QueryFailedError, Repository } from 'typeorm';
+import { FindOptionsWhere, In, IsNull, LessThan, MoreThan, Not, QueryFailedError, Repository } from 'typeorm';
 import { SETTINGS, Settings, STREAM_ENDPOINTS, StreamEndpoint } from '@app/config';
 import { TokenCipher } from '@app/security';
 import { RegistrationEntity } from '../entities/registration.entity';
 import { Registration, RegistrationKey, RegistrationWrite } from '../registration';
 import { batches } from './batches';
+import { retryingDeadlocks } from './deadlock-retry';
 
 /** What a Registration is made of: createdAt and updatedAt are left unread (their date parsing was a third of a bulk read). */
 const REGISTRATION_COLUMNS = {
@@ -144,13 +145,15 @@ export class RegistrationRepository {
   private async execute(sql: string, parameters: Record<string, unknown>): Promise<{ records: unknown; affected?: number }> {
     const connection = this.rows.manager.connection;
     const [statement, values] = connection.driver.escapeQueryWithParameters(sql, parameters, {});
-    const runner = connection.createQueryRunner();
-    try {
-      const result = await runner.query(statement, values, true);
-      return { records: result.records, affected: result.affected };
-    } finally {
-      await runner.release();
-    }
+    return retryingDeadlocks(async () => {
+      const runner = connection.createQueryRunner();
+      try {
+        const result = await runner.query(statement, values, true);
+        return { records: result.records, affected: result.affected };
+      } finally {
+        await runner.release();
+      }
+    });
   }
 
   /**
@@ -186,12 +189,16 @@ export class RegistrationRepository {
   }
 
   async deleteByKey(key: RegistrationKey): Promise<boolean> {
-    const result = await this.rows.delete({ instanceUrl: key.instanceUrl, appId: key.appId, tag: key.tag });
-    return (result.affected ?? 0) > 0;
+    return this.deleteWhere({ instanceUrl: key.instanceUrl, appId: key.appId, tag: key.tag });
   }
 
   async deleteById(id: number): Promise<boolean> {
-    const result = await this.rows.delete({ id });
+    return this.deleteWhere({ id });
+  }
+
+  /** Whether a row matched; a renewal racing the delete can make it a deadlock victim (then it runs again). */
+  private async deleteWhere(where: FindOptionsWhere<RegistrationEntity>): Promise<boolean> {
+    const result = await retryingDeadlocks(() => this.rows.delete(where));
     return (result.affected ?? 0) > 0;
   }
 

@@ -1,0 +1,36 @@
+import { QueryFailedError } from 'typeorm';
+
+/** Attempts of one statement chosen as a deadlock victim before its error is passed on. */
+const DEADLOCK_ATTEMPTS = 3;
+
+/**
+ * Whether the database rolled the statement back to break a deadlock:
+ * MySQL/MariaDB `ER_LOCK_DEADLOCK` (1213), PostgreSQL `40P01`, SQL Server 1205.
+ */
+export function isDeadlock(error: unknown): boolean {
+  if (!(error instanceof QueryFailedError)) return false;
+  const driverError = error.driverError as
+    { code?: unknown; errno?: unknown; number?: unknown } | undefined;
+  return (
+    driverError?.code === 'ER_LOCK_DEADLOCK' ||
+    driverError?.errno === 1213 ||
+    driverError?.code === '40P01' ||
+    driverError?.number === 1205
+  );
+}
+
+/**
+ * Runs one single-statement write again when the database chose it as a
+ * deadlock victim, as the database asks. On MariaDB a renewal's upsert (unique
+ * key lock) and the listener's delete of the same row (primary key lock) do
+ * deadlock now and then; each statement commits on its own, so repeating it is safe.
+ */
+export async function retryingDeadlocks<T>(statement: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await statement();
+    } catch (error) {
+      if (attempt >= DEADLOCK_ATTEMPTS || !isDeadlock(error)) throw error;
+    }
+  }
+}
