@@ -53,7 +53,8 @@ export class GracefulShutdown {
       let code = 0;
       for (const { app, before } of this.apps) {
         try {
-          await before?.run();
+          // awaited only when there is one, so an app tracked late is closed in order, at once
+          if (before) await before.run();
           await app.close();
         } catch (error) {
           code = 1;

@@ -80,9 +80,10 @@ export class MembershipService implements OnApplicationShutdown {
       // at the first refresh, what this node now owns was the others' before
       this.previous = this.current ?? new Rendezvous(live);
       this.current = view;
-      this.logger.log(
-        `listener ${this.nodeId}: ${view.size} live listener(s) ${this.describeChange()}`,
-      );
+      // a lone listener starting is no news at info; a cluster changing is
+      const line = `listener ${this.nodeId}: ${view.size} live listener(s) ${this.describeChange()}`;
+      if (view.size === 1 && this.previous.size === 0) this.logger.debug(line);
+      else this.logger.log(line);
     }
     const wasAgreed = this.agreed === this.current;
     if (this.othersPublish(view.fingerprint, now)) this.agreed = this.current;
