@@ -90,9 +90,9 @@ describe('the local trial: README curl examples and the OpenAPI document', () =>
       endpoint,
     }));
 
-  it('answers 202 to every curl command of the README, and they do what they say', async () => {
+  it('answers every curl command of the README (202, /status 200), and they do what they say', async () => {
     const commands = readmeCurlCommands();
-    expect(commands).toHaveLength(3);
+    expect(commands).toHaveLength(4);
     const statuses: string[] = [];
     for (const [index, command] of commands.entries()) {
       const local = command.replace('http://127.0.0.1:4002/', `http://127.0.0.1:${port}/`);
@@ -108,7 +108,7 @@ describe('the local trial: README curl examples and the OpenAPI document', () =>
         ]);
       }
     }
-    expect(statuses).toEqual(['202', '202', '202']);
+    expect(statuses).toEqual(['202', '202', '200', '202']);
     expect(await rows()).toEqual([]);
   });
 
