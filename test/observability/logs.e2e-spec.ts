@@ -100,7 +100,10 @@ describe('logs: start-up of api and listener in one process', () => {
     });
     const byPath = (p: string) => requests.filter((l) => l.msg.startsWith(p));
     for (const probe of ['GET /health 200', 'GET /metrics 200']) {
-      expect(byPath(probe).map((l) => l.level)).toEqual([20, 20]);
+      // the harness's own /health polls at start-up may be written after `before` was taken
+      const levels = byPath(probe).map((l) => l.level);
+      expect(levels.length).toBeGreaterThanOrEqual(2);
+      expect(levels.filter((level) => level !== 20)).toEqual([]);
     }
     expect(byPath('GET /docs').map((l) => l.level)).toEqual([20]);
     expect(byPath('POST /register 400').map((l) => l.level)).toEqual([40]);
