@@ -96,7 +96,7 @@ describe('logs: start-up of api and listener in one process', () => {
     await fetch(`http://127.0.0.1:${ports.api}/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
     const requests = await waitFor(() => {
       const found = jsonLines(app!.logs).slice(before).filter((l) => / \d{3} \d+ ms$/.test(l.msg));
-      return found.length >= 6 ? found : undefined;
+      return found.some((l) => l.msg.startsWith('POST /register')) && found.length >= 6 ? found : undefined;
     });
     const byPath = (p: string) => requests.filter((l) => l.msg.startsWith(p));
     for (const probe of ['GET /health 200', 'GET /metrics 200']) {
