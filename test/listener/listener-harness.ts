@@ -119,16 +119,7 @@ export class ListenerHarness {
     tag: string,
     app: { appId?: string; appSecret?: string } = {},
   ): Promise<Response> {
-    return fetch(`http://127.0.0.1:${this.apiPort}/unregister`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({
-        instance_url: this.instanceUrl(instance),
-        tag,
-        app_id: app.appId ?? APP_ID,
-        app_secret: app.appSecret ?? APP_SECRET,
-      }),
-    });
+    return this.postKey('/unregister', instance, tag, app);
   }
 
   /** POST /status for `tag` on `instance`, as JSON. */
@@ -137,7 +128,17 @@ export class ListenerHarness {
     tag: string,
     app: { appId?: string; appSecret?: string } = {},
   ): Promise<Response> {
-    return fetch(`http://127.0.0.1:${this.apiPort}/status`, {
+    return this.postKey('/status', instance, tag, app);
+  }
+
+  /** POSTs the four identifying fields (as /unregister and /status take them) as JSON. */
+  private postKey(
+    route: string,
+    instance: string,
+    tag: string,
+    app: { appId?: string; appSecret?: string },
+  ): Promise<Response> {
+    return fetch(`http://127.0.0.1:${this.apiPort}${route}`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({
