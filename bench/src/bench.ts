@@ -303,7 +303,7 @@ async function recoveryMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
   // notifications before, during and after the outage
   instance.send({ type: 'notifyStart', rate: args.rate });
   await sleep(args.warmup * 1000);
-  const upgradesBefore = (await instanceStats()).upgrades;
+  const { upgrades: upgradesBefore, rest: restBefore } = await instanceStats();
   log(`instance down for ${args.outage} s: every socket cut, upgrades answered 503`);
   const outageStarted = preciseNow();
   let rssPeak = rssMb(listenerPid);
@@ -335,6 +335,8 @@ async function recoveryMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
   await waitForRelayed(receiverStats, made, 20_000);
   clearInterval(ticker);
   const final = await receiverStats();
+  // the catch-up's pages (and any floor or probe), for every stream that reopened
+  const restCalls = (await instanceStats()).rest - restBefore;
   const result = {
     mode: 'recovery',
     at: new Date().toISOString(),
@@ -347,6 +349,7 @@ async function recoveryMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
       secondsUntilEveryStreamBack: round(secondsToBack),
       upgradeAttemptsUntilBack: upgradesUntilBack,
       upgradeAttemptsPerStream: round(upgradesUntilBack / args.streams),
+      restCallsPerStream: round(restCalls / args.streams),
     },
     notifications: { made, relayed: final.received, lost: made - final.received, duplicated: final.duplicates },
     listenerRssMbPeak: rssPeak,
@@ -357,6 +360,7 @@ async function recoveryMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
     ['upgrade attempts during the outage', upgradesDuringOutage],
     ['seconds until every stream is back, after the instance', result.outage.secondsUntilEveryStreamBack],
     ['upgrade attempts per stream (outage start to all back)', result.outage.upgradeAttemptsPerStream],
+    ['REST calls per stream (catch-up pages, outage start to drained)', result.outage.restCallsPerStream],
     ['notifications made / relayed', `${made} / ${final.received}`],
     ['notifications lost / duplicated', `${result.notifications.lost} / ${final.duplicates}`],
     ['listener RSS peak (MB)', rssPeak],

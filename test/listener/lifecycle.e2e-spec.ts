@@ -298,20 +298,38 @@ describe('listener: registration lifecycle', () => {
     await removedCountReaches('revoked', revoked + 1);
   });
 
-  it('a callback answering 410 ends the registration, counted as gone', async () => {
+  it('a callback answering 410 ends the registration as gone, without a removal event to it', async () => {
     const gone = await removedCount('gone');
     const mine = token();
     h.fake('life').addToken(mine);
     h.receiver.script('/cb/gone', [], { status: 410 });
-    await h.registered({ instance: 'life', tag: 'gone', token: mine });
+    // an app that opted in to lifecycle events: the receiver said it dropped this user all the same
+    await h.registered({
+      instance: 'life',
+      tag: 'gone',
+      token: mine,
+      appId: OPTED_APP,
+      appSecret: OPTED_SECRET,
+      callbackPath: '/cb/gone',
+    });
     await h.fake('life').waitForConnection((c) => c.token === mine);
     h.fake('life').emit(mine, { event: 'notification', payload: JSON.stringify({ id: '1' }) });
-    await waitFor(async () => (await removedCount('gone')) === gone + 1, {
-      what: 'the 410 to be counted',
-    });
+    await h.waitForRemoval('life', 'gone', 'gone');
+    await removedCountReaches('gone', gone + 1);
     await waitFor(() => h.fake('life').openConnections(mine).length === 0, {
       what: 'the stream to close',
     });
+    expect(
+      await status('life', 'gone', { appId: OPTED_APP, appSecret: OPTED_SECRET }),
+    ).toMatchObject({
+      state: 'removed',
+      removalReason: 'gone',
+      lastError: 'the callback answered 410 Gone',
+    });
+    // the notification was its only request: no registration.removed followed it
+    expect(h.receiver.requestsTo('/cb/gone').map((r) => (r.json as { event: string }).event)).toEqual([
+      'notification',
+    ]);
   });
 
   it('sends registration.removed, signed and retried, only to apps that opted in', async () => {

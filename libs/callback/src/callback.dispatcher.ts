@@ -366,7 +366,7 @@ export class CallbackDispatcher
         break;
       case 'gone':
         this.retries.answeredAt(event.callbackUrl);
-        await this.registrationGone(lane, event.appId);
+        this.registrationGone(lane, event.appId);
         return;
       case 'drop':
       case 'refused':
@@ -444,23 +444,17 @@ export class CallbackDispatcher
     return lane;
   }
 
-  private async registrationGone(lane: Lane, appId: string): Promise<void> {
+  private registrationGone(lane: Lane, appId: string): void {
     const id = lane.registrationId;
     this.gone.add(id);
     const discarded = lane.queue.length;
     this.forgetRegistration(id);
     this.outcomes.count('gone', appId);
     this.logger.log(
-      `registration ${id}: callback answered 410 Gone, registration removed` +
+      `registration ${id}: callback answered 410 Gone, nothing more is sent for it` +
         (discarded > 1 ? ` (${discarded - 1} waiting event(s) dropped)` : ''),
     );
-    try {
-      await this.registrations.deleteById(id);
-    } catch (error) {
-      this.logger.error(
-        `registration ${id}: could not be removed after 410: ${(error as Error).message}`,
-      );
-    }
+    // the listener ends the registration (recorded as removed, reason gone)
     for (const listener of this.goneListeners) {
       try {
         listener(id);

@@ -37,7 +37,7 @@ export interface LaneOwner {
   /** A drain of `lane` ended: first attempts may resume if it went back to memory mode. */
   drained(lane: Lane): void;
   forgetRegistration(registrationId: number): void;
-  registrationGone(lane: Lane, appId: string): Promise<void>;
+  registrationGone(lane: Lane, appId: string): void;
 }
 
 /**
@@ -267,7 +267,7 @@ export class RetryWorker {
         this.outcomes.delivered(appId, row.receivedAt, now);
         return true;
       case 'gone':
-        await this.lanes.registrationGone(lane, appId);
+        this.lanes.registrationGone(lane, appId);
         return false;
       case 'drop':
       case 'refused':

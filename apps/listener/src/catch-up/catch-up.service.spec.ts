@@ -3,6 +3,7 @@ import { Settings } from '@app/config';
 import { Registration } from '@app/database';
 import { MastodonRestClient, MastodonRestError, Page, PageRequest } from '@app/mastodon';
 import { MetricsService } from '@app/observability';
+import { RegistrationStateRecorder } from '../lifecycle/registration-state.recorder';
 import { strictStub } from '../../../../test/support/strict-stub';
 import { CatchUpCursorsService } from './catch-up-cursors.service';
 import { CatchUpService, CatchUpSource } from './catch-up.service';
@@ -53,6 +54,7 @@ describe('CatchUpService', () => {
   let book: CursorBook;
   let service: CatchUpService;
   let refused: [number, string][];
+  let relayedAt: [number, number][];
   const source = (
     overrides: Partial<Registration> = {},
     endpoint: CatchUpSource['endpoint'] = 'user:notification',
@@ -71,6 +73,7 @@ describe('CatchUpService', () => {
     requests = [];
     answers = [];
     refused = [];
+    relayedAt = [];
     book = new CursorBook();
     service = new CatchUpService(
       strictStub<CallbackDispatcher>('CallbackDispatcher', {
@@ -84,6 +87,9 @@ describe('CatchUpService', () => {
         },
       }),
       strictStub<CatchUpCursorsService>('CatchUpCursorsService', { book }),
+      strictStub<RegistrationStateRecorder>('RegistrationStateRecorder', {
+        relayed: (id: number, at: number) => void relayedAt.push([id, at]),
+      }),
       strictStub<MetricsService>('MetricsService', {
         counter: (() => ({ inc: () => undefined })) as never,
       }),
@@ -137,6 +143,9 @@ describe('CatchUpService', () => {
     expect(kinds()).toEqual(['rest 101', 'rest 102', 'rest 103', 'live 104', 'live 105']);
     expect(dispatched[0].payload).toBe('{"id":"101"}');
     expect(dispatched[0].event).toBe('notification');
+    // every relayed event, fetched or live, counts as the registration's last relay
+    expect(relayedAt.map(([id]) => id)).toEqual([7, 7, 7, 7, 7]);
+    expect(relayedAt.map(([, at]) => at)).toEqual(dispatched.map((e) => e.receivedAt));
   });
 
   it('follows older pages while they are full and keeps the newest CATCHUP_MAX_ITEMS', async () => {

@@ -13,6 +13,7 @@ import {
   Page,
 } from '@app/mastodon';
 import { MetricsService } from '@app/observability';
+import { RegistrationStateRecorder } from '../lifecycle/registration-state.recorder';
 import { reconnectDelay } from '../streams/backoff';
 import { CatchUpCursorsService } from './catch-up-cursors.service';
 import { CursorBook } from './cursor-book';
@@ -110,6 +111,7 @@ export class CatchUpService implements OnModuleDestroy {
     private readonly dispatcher: CallbackDispatcher,
     private readonly rest: MastodonRestClient,
     cursors: CatchUpCursorsService,
+    private readonly recorder: RegistrationStateRecorder,
     metrics: MetricsService,
     @Inject(SETTINGS) settings: Settings,
   ) {
@@ -475,9 +477,11 @@ export class CatchUpService implements OnModuleDestroy {
       this.seams.delete(id);
   }
 
+  /** The one way an event, live or caught up, reaches the dispatcher (and its registration's "last relayed at"). */
   private hand(event: RelayEvent): void {
     if (event.objectId !== undefined) this.book.dispatched(event.registrationId, event.objectId);
     this.dispatcher.dispatch(event);
+    this.recorder.relayed(event.registrationId, event.receivedAt);
   }
 
   private isCurrent(seam: Seam): boolean {

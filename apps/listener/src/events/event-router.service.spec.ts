@@ -3,7 +3,6 @@ import { AppConfigService, AppEntry, ConfigMaps } from '@app/config';
 import { Registration } from '@app/database';
 import { strictStub } from '../../../../test/support/strict-stub';
 import { CatchUpService } from '../catch-up/catch-up.service';
-import { RegistrationStateRecorder } from '../lifecycle/registration-state.recorder';
 import { ListenerMetrics } from '../listener.metrics';
 import { EventRouterService, RoutableStream } from './event-router.service';
 
@@ -27,7 +26,6 @@ describe('EventRouterService', () => {
   let dispatch: jest.Mock<void, [RelayEvent]>;
   let eventReceived: jest.Mock<void, [string]>;
   let router: EventRouterService;
-  let relayed: jest.Mock<void, [number, number]>;
   let maps: ConfigMaps;
   const config = strictStub<AppConfigService>('AppConfigService', {
     get maps() {
@@ -50,13 +48,11 @@ describe('EventRouterService', () => {
   beforeEach(() => {
     dispatch = jest.fn();
     eventReceived = jest.fn();
-    relayed = jest.fn();
     withApps({ app: { secret: 's' } });
     router = new EventRouterService(
       strictStub<CatchUpService>('CatchUpService', { relay: dispatch }),
       strictStub<ListenerMetrics>('ListenerMetrics', { eventReceived }),
       config,
-      strictStub<RegistrationStateRecorder>('RegistrationStateRecorder', { relayed }),
     );
   });
 
@@ -77,7 +73,6 @@ describe('EventRouterService', () => {
     });
     expect(dispatch.mock.calls[0][0].payload).toBe(payload);
     expect(eventReceived.mock.calls).toEqual([['notification']]);
-    expect(relayed.mock.calls).toEqual([[42, 1234]]);
   });
 
   it('relays notifications_merged only to an app that lists it, and follows a reload at once', () => {

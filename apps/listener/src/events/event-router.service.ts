@@ -4,7 +4,6 @@ import { Registration, registrationLabel } from '@app/database';
 import { frameExcerpt, isKnownStreamingEvent, parseStreamingFrame } from '@app/mastodon';
 import { CatchUpService } from '../catch-up/catch-up.service';
 import { objectIdOf } from '../catch-up/object-id';
-import { RegistrationStateRecorder } from '../lifecycle/registration-state.recorder';
 import { isTokenRefusal } from '../lifecycle/removal-reason';
 import { ListenerMetrics } from '../listener.metrics';
 
@@ -47,7 +46,6 @@ export class EventRouterService {
     private readonly catchUp: CatchUpService,
     private readonly metrics: ListenerMetrics,
     private readonly config: AppConfigService,
-    private readonly recorder: RegistrationStateRecorder,
   ) {}
 
   /** Returns the frame when it refuses the token (the stream must end); otherwise undefined. */
@@ -97,7 +95,6 @@ export class EventRouterService {
       objectId: objectIdOf(event, frame.payload),
       receivedAt,
     });
-    this.recorder.relayed(registration.id, receivedAt);
     return undefined;
   }
 

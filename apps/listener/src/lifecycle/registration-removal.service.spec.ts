@@ -99,10 +99,15 @@ describe('RegistrationRemovalService', () => {
     ]);
   });
 
-  it('counts a 410 as gone, and purges removed rows older than the retry deadline', async () => {
-    service.gone(9);
-    expect(registrationsRemoved).toHaveBeenCalledWith('gone');
+  it('records a 410 as removed (gone) and announces it to nobody', async () => {
+    await expect(service.gone(row(9))).resolves.toBe(true);
     expect(forget).toHaveBeenCalledWith(9);
+    expect(markRemoved).toHaveBeenCalledWith(9, 1_009, 'gone', NOW, 'the callback answered 410 Gone');
+    expect(registrationsRemoved).toHaveBeenCalledWith('gone');
+    expect(registrationRemoved).not.toHaveBeenCalled();
+  });
+
+  it('purges removed rows older than the retry deadline', async () => {
     await service.purge(NOW);
     expect(deleteRemovedBefore).toHaveBeenCalledWith(NOW - 24 * 3_600_000);
   });

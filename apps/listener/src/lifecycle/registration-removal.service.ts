@@ -69,7 +69,9 @@ export class RegistrationRemovalService {
       return false;
     }
     this.metrics.registrationsRemoved(reason);
-    const announced = this.events.registrationRemoved(registration, reason, now);
+    // after a 410 the receiver wants nothing more about this user, a removal event included
+    const announced =
+      reason !== 'gone' && this.events.registrationRemoved(registration, reason, now);
     this.logger.log(
       `registration ${label} removed (${reason}): ${detail}${announced ? '; registration.removed sent' : ''}`,
     );
@@ -103,10 +105,12 @@ export class RegistrationRemovalService {
     return marked;
   }
 
-  /** The callback answered 410: the dispatcher deleted the row already; only counted here. */
-  gone(registrationId: number): void {
-    this.recorder.forget(registrationId);
-    this.metrics.registrationsRemoved('gone');
+  /**
+   * The callback answered 410: its receiver dropped this user. Ended like any
+   * removal, recorded as `gone` so that /status says why, but announced to nobody.
+   */
+  gone(registration: Registration): Promise<boolean> {
+    return this.remove(registration, 'gone', 'the callback answered 410 Gone');
   }
 
   /** Deletes the rows removed longer ago than they are kept. */

@@ -158,8 +158,9 @@ describe('ReconcileService', () => {
           calls.push(`expire(${JSON.stringify(ids)}, ${before})`);
           return Promise.resolve(ids);
         },
-        gone: (id: number) => {
-          calls.push(`gone(${id})`);
+        gone: (registration: Registration) => {
+          calls.push(`gone(${registration.id})`);
+          return Promise.resolve(true);
         },
         purge: (now?: number) => {
           calls.push(`purge(${now})`);
@@ -369,13 +370,19 @@ describe('ReconcileService', () => {
       clearInterval(timer as NodeJS.Timeout);
   });
 
-  it('stops the stream of a registration removed after a 410 answer', async () => {
+  it('stops the stream of a registration whose callback answered 410 and ends it once', async () => {
     service.onApplicationBootstrap();
     repo.findAll.mockResolvedValueOnce([row(5, NOW)]);
     await service.runPass();
     calls = [];
     goneListener!(5);
-    expect(calls).toEqual(['stop(5, the callback answered 410 Gone, forget=false)', 'gone(5)']);
+    // a second notice (another event's answer) ends nothing twice
+    goneListener!(5);
+    expect(calls).toEqual([
+      'stop(5, the callback answered 410 Gone, forget=true)',
+      'gone(5)',
+      'stop(5, the callback answered 410 Gone, forget=true)',
+    ]);
     for (const [, timer] of scheduler.addInterval.mock.calls)
       clearInterval(timer as NodeJS.Timeout);
   });

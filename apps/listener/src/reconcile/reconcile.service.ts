@@ -104,9 +104,12 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
     this.unsubscribes.push(this.config.onReload(() => this.reevaluate()));
     this.unsubscribes.push(
       this.dispatcher.onRegistrationGone((id) => {
-        this.known.delete(id);
-        this.streams.stop(id, 'the callback answered 410 Gone', { forget: false });
-        this.removal.gone(id);
+        // only the owner delivers, so this is the one listener that ends it
+        this.streams.stop(id, 'the callback answered 410 Gone', { forget: true });
+        const row = this.known.get(id);
+        if (!row || row.removed) return;
+        this.known.set(id, { ...row, removed: true });
+        void this.removal.gone(row);
       }),
     );
     this.scheduler.addInterval(
