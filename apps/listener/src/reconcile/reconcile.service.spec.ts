@@ -7,6 +7,7 @@ import { hashSecret } from '@app/security';
 import { RegistrationRemovalService } from '../lifecycle/registration-removal.service';
 import { ListenerMetrics } from '../listener.metrics';
 import { soleMemberStub } from '../membership/membership.mock';
+import type { MembershipService } from '../membership/membership.service';
 import { StreamRegistryService } from '../streams/stream-registry.service';
 import { CHANGE_OVERLAP_MS, RECONCILE_INTERVAL_NAME, ReconcileService } from './reconcile.service';
 
@@ -62,8 +63,10 @@ describe('ReconcileService', () => {
   let scheduler: { addInterval: jest.Mock; deleteInterval: jest.Mock; doesExist: jest.Mock };
   let lastSuccess: number | undefined;
   let service: ReconcileService;
+  let membership: MembershipService;
 
   beforeEach(() => {
+    membership = soleMemberStub();
     jest.useFakeTimers({ now: NOW });
     calls = [];
     open = new Set();
@@ -148,7 +151,7 @@ describe('ReconcileService', () => {
         reconcileDuration: { startTimer: () => () => 0 } as never,
         reconcileLastSuccess: { set: (value: number) => (lastSuccess = value) } as never,
       }),
-      soleMemberStub(),
+      membership,
       strictStub<RegistrationRemovalService>('RegistrationRemovalService', {
         remove: (registration: Registration, reason: string, detail: string) => {
           calls.push(`remove(${registration.id}, ${reason}, ${detail})`);
@@ -294,6 +297,15 @@ describe('ReconcileService', () => {
       'stop(1, not renewed within 72 h, forget=true)',
       `expire([1], ${NOW - 72 * HOUR})`,
     ]);
+  });
+
+  it('expires only the registrations this listener owns (another listener ends the rest)', async () => {
+    membership.owns = (id: number) => id !== 2;
+    repo.findExpiredIds.mockResolvedValueOnce([1, 2, 3]);
+    repo.countAll.mockResolvedValueOnce(0);
+    await service.runPass();
+    expect(calls).toContain(`expire([1,3], ${NOW - 72 * HOUR})`);
+    expect(calls).not.toContain('stop(2, not renewed within 72 h, forget=true)');
   });
 
   it('ends the registrations the config no longer allows, closing their streams first', async () => {

@@ -242,7 +242,10 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
 
   private async removeExpired(now: number): Promise<void> {
     const cutoff = now - this.ttlMs;
-    const expired = await this.registrations.findExpiredIds(cutoff);
+    // each listener ends only what it owns: one removal, one registration.removed per row
+    const expired = (await this.registrations.findExpiredIds(cutoff)).filter((id) =>
+      this.membership.owns(id),
+    );
     if (expired.length === 0) return;
     for (const id of expired)
       this.streams.stop(id, `not renewed within ${this.ttlMs / 3_600_000} h`, { forget: true });
