@@ -4,6 +4,7 @@ import { Registration } from '@app/database';
 import { MastodonRestClient, MastodonRestError, Page, PageRequest } from '@app/mastodon';
 import { MetricsService } from '@app/observability';
 import { RegistrationStateRecorder } from '../lifecycle/registration-state.recorder';
+import { MembershipService } from '../membership/membership.service';
 import { strictStub } from '../../../../test/support/strict-stub';
 import { CatchUpCursorsService } from './catch-up-cursors.service';
 import { CatchUpService, CatchUpSource } from './catch-up.service';
@@ -55,6 +56,8 @@ describe('CatchUpService', () => {
   let service: CatchUpService;
   let refused: [number, string][];
   let relayedAt: [number, number][];
+  /** How much of the cluster-wide catch-up limit other listeners hold. */
+  let shareTakenByOthers: number;
   const source = (
     overrides: Partial<Registration> = {},
     endpoint: CatchUpSource['endpoint'] = 'user:notification',
@@ -74,6 +77,7 @@ describe('CatchUpService', () => {
     answers = [];
     refused = [];
     relayedAt = [];
+    shareTakenByOthers = 0;
     book = new CursorBook();
     service = new CatchUpService(
       strictStub<CallbackDispatcher>('CallbackDispatcher', {
@@ -89,6 +93,9 @@ describe('CatchUpService', () => {
       strictStub<CatchUpCursorsService>('CatchUpCursorsService', { book }),
       strictStub<RegistrationStateRecorder>('RegistrationStateRecorder', {
         relayed: (id: number, at: number) => void relayedAt.push([id, at]),
+      }),
+      strictStub<MembershipService>('MembershipService', {
+        openingShare: (limit: number) => limit - shareTakenByOthers,
       }),
       strictStub<MetricsService>('MetricsService', {
         counter: (() => ({ inc: () => undefined })) as never,
@@ -274,5 +281,18 @@ describe('CatchUpService', () => {
     await settle();
     await settle();
     expect(requests.map((r) => r.sinceId)).toEqual(['100', '101']);
+  });
+
+  it('keeps to its share of the per-instance limit, the rest being other listeners', async () => {
+    const pending: ((page: Page) => void)[] = [];
+    for (let i = 0; i < 3; i++)
+      answers.push(() => new Promise((resolve) => pending.push(resolve)));
+    shareTakenByOthers = 1;
+    for (const id of [7, 8, 9]) service.opened(source({ id }));
+    // CATCHUP_MAX_CONCURRENCY_PER_INSTANCE is 2; another listener holds 1 of it
+    expect(requests).toHaveLength(1);
+    pending[0]({ items: [] });
+    await settle();
+    expect(requests).toHaveLength(2);
   });
 });

@@ -14,6 +14,7 @@ import {
 } from '@app/mastodon';
 import { MetricsService } from '@app/observability';
 import { RegistrationStateRecorder } from '../lifecycle/registration-state.recorder';
+import { MembershipService } from '../membership/membership.service';
 import { reconnectDelay } from '../streams/backoff';
 import { CatchUpCursorsService } from './catch-up-cursors.service';
 import { CursorBook } from './cursor-book';
@@ -112,6 +113,7 @@ export class CatchUpService implements OnModuleDestroy {
     private readonly rest: MastodonRestClient,
     cursors: CatchUpCursorsService,
     private readonly recorder: RegistrationStateRecorder,
+    membership: MembershipService,
     metrics: MetricsService,
     @Inject(SETTINGS) settings: Settings,
   ) {
@@ -122,7 +124,10 @@ export class CatchUpService implements OnModuleDestroy {
       baseMs: settings.listener.reconnectBaseMs,
       maxMs: settings.listener.reconnectMaxMs,
     };
-    this.gate = new InstanceGate(() => this.settings.maxConcurrencyPerInstance);
+    // the limit is the cluster's: each listener takes its share, as for handshakes
+    this.gate = new InstanceGate(() =>
+      membership.openingShare(this.settings.maxConcurrencyPerInstance),
+    );
     this.outcomes = metrics.counter(
       'msl_catchup_total',
       'Catch-up after a gap: objects relayed, duplicates and skips; floors taken, failed and rate-limited attempts',
