@@ -7,6 +7,7 @@ import { createBenchDatabase, BenchDatabase } from './bench-database';
 import { ask, ChildProcesses, extraNodeArgs, nextMessage } from './child-processes';
 import { createBenchTls, BenchTls } from './bench-tls';
 import { preciseNow, summarize } from './latency-stats';
+import { relayFigures } from './relay-figures';
 import { cpuSeconds, rssMb } from './process-usage';
 import { RegisterClient } from './register-client';
 
@@ -245,9 +246,11 @@ async function streamMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
   const { latencies, sequences } = await ask<{ type: string; latencies: number[]; sequences: number[] }>(receiver, {
     type: 'latencies',
   });
-  const warmupEvents = args.rate * args.warmup;
-  const latency = summarize(latencies.filter((_, i) => sequences[i] >= warmupEvents));
-  const withWarmup = summarize(latencies);
+  const relay = relayFigures(
+    { sent, ...final, latencies, sequences },
+    { ...args, relaySeconds },
+    round,
+  );
 
   const result = {
     mode: 'stream',
@@ -261,16 +264,7 @@ async function streamMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
       cpuSecondsDuringRelay: round(cpuUsed),
       cpuPercentDuringRelay: round((cpuUsed / relaySeconds) * 100),
     },
-    events: {
-      sent,
-      relayed: final.received,
-      lost: sent - final.received,
-      duplicated: final.duplicates,
-      relayedPerSecond: round(final.received / totalSeconds),
-    },
-    latencyMs: { p50: latency.p50, p95: latency.p95, p99: latency.p99, max: latency.max },
-    latencyMsIncludingWarmup: { p50: withWarmup.p50, p95: withWarmup.p95, p99: withWarmup.p99, max: withWarmup.max },
-    callbackRequestsPerSecond: round(final.requests / relaySeconds),
+    ...relay.figures,
   };
   log('');
   printTable([
@@ -278,11 +272,7 @@ async function streamMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
     ['seconds to open all', result.streams.secondsToOpen],
     ['listener RSS after open / peak (MB)', `${rssAfterOpen} / ${rssPeak}`],
     ['listener CPU during relay', `${result.listener.cpuPercentDuringRelay} % of one core`],
-    ['events sent / relayed', `${sent} / ${final.received}`],
-    ['events lost / duplicated', `${result.events.lost} / ${final.duplicates}`],
-    [`relay latency p50 / p95 / p99 / max, last ${args.seconds} s (ms)`, `${latency.p50} / ${latency.p95} / ${latency.p99} / ${latency.max}`],
-    [`the same including the ${args.warmup} s warm-up (ms)`, `${withWarmup.p50} / ${withWarmup.p95} / ${withWarmup.p99} / ${withWarmup.max}`],
-    ['callback requests per second', result.callbackRequestsPerSecond],
+    ...relay.rows,
   ]);
   log(`\nresult written to ${saveResult(result)}`);
   await stop();
@@ -526,9 +516,11 @@ async function relayRun(
   }>(receiver, {
     type: 'latencies',
   });
-  const warmupEvents = args.rate * args.warmup;
-  const latency = summarize(latencies.filter((_, i) => sequences[i] >= warmupEvents));
-  const withWarmup = summarize(latencies);
+  const relay = relayFigures(
+    { sent, ...final, latencies, sequences },
+    { ...args, relaySeconds },
+    round,
+  );
 
   const result = {
     mode: args.mode,
@@ -554,21 +546,7 @@ async function relayRun(
       cpuSecondsDuringRelay: round(cpuUsed.reduce((a, b) => a + b, 0)),
       cpuPercentDuringRelay: round((cpuUsed.reduce((a, b) => a + b, 0) / relaySeconds) * 100),
     },
-    events: {
-      sent,
-      relayed: final.received,
-      lost: sent - final.received,
-      duplicated: final.duplicates,
-      relayedPerSecond: round(final.received / totalSeconds),
-    },
-    latencyMs: { p50: latency.p50, p95: latency.p95, p99: latency.p99, max: latency.max },
-    latencyMsIncludingWarmup: {
-      p50: withWarmup.p50,
-      p95: withWarmup.p95,
-      p99: withWarmup.p99,
-      max: withWarmup.max,
-    },
-    callbackRequestsPerSecond: round(final.requests / relaySeconds),
+    ...relay.figures,
     failover: failoverResult,
   };
   log('');
@@ -583,17 +561,7 @@ async function relayRun(
     ['listener RSS after open, each (MB)', rssAfterOpen.join(' / ')],
     ['KB per stream (RSS after open minus idle)', kbPerStream],
     ['listener CPU during relay (all)', `${result.listener.cpuPercentDuringRelay} % of one core`],
-    ['events sent / relayed', `${sent} / ${final.received}`],
-    ['events lost / duplicated', `${result.events.lost} / ${final.duplicates}`],
-    [
-      `relay latency p50 / p95 / p99 / max, last ${args.seconds} s (ms)`,
-      `${latency.p50} / ${latency.p95} / ${latency.p99} / ${latency.max}`,
-    ],
-    [
-      `the same including the ${args.warmup} s warm-up (ms)`,
-      `${withWarmup.p50} / ${withWarmup.p95} / ${withWarmup.p99} / ${withWarmup.max}`,
-    ],
-    ['callback requests per second', result.callbackRequestsPerSecond],
+    ...relay.rows,
     ...(failoverResult
       ? ([
           ['failover: streams of the killed listener', failoverResult.streamsOfKilled],

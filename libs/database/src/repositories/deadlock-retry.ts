@@ -1,4 +1,4 @@
-import { QueryFailedError } from 'typeorm';
+import { DataSource, QueryFailedError } from 'typeorm';
 
 /** Attempts of one statement chosen as a deadlock victim before its error is passed on. */
 const DEADLOCK_ATTEMPTS = 3;
@@ -33,4 +33,26 @@ export async function retryingDeadlocks<T>(statement: () => Promise<T>): Promise
       if (attempt >= DEADLOCK_ATTEMPTS || !isDeadlock(error)) throw error;
     }
   }
+}
+
+/**
+ * Runs one statement written with `:named` parameters in the dialect's
+ * placeholder style, again if it was chosen as a deadlock victim; returns its
+ * rows (where the dialect gives them) and how many rows it affected.
+ */
+export function executeNamed(
+  connection: DataSource,
+  sql: string,
+  parameters: Record<string, unknown>,
+): Promise<{ records: unknown; affected?: number }> {
+  const [statement, values] = connection.driver.escapeQueryWithParameters(sql, parameters, {});
+  return retryingDeadlocks(async () => {
+    const runner = connection.createQueryRunner();
+    try {
+      const result = await runner.query(statement, values, true);
+      return { records: result.records, affected: result.affected };
+    } finally {
+      await runner.release();
+    }
+  });
 }

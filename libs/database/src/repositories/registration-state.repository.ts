@@ -11,7 +11,7 @@ import {
 } from '../registration-lifecycle';
 import { RegistrationKey } from '../registration';
 import { batches } from './batches';
-import { retryingDeadlocks } from './deadlock-retry';
+import { executeNamed } from './deadlock-retry';
 
 /** A state change of one registration, as the listener saw it. */
 export interface StateWrite {
@@ -209,19 +209,9 @@ export class RegistrationStateRepository {
 
   private readonly q = (name: string): string => this.rows.manager.connection.driver.escape(name);
 
-  /** Runs a statement with named parameters in the dialect's placeholder style; returns the rows it affected. */
+  /** Runs a statement with named parameters; returns the rows it affected. */
   private async execute(sql: string, parameters: Record<string, unknown>): Promise<number> {
-    const connection = this.rows.manager.connection;
-    const [statement, values] = connection.driver.escapeQueryWithParameters(sql, parameters, {});
     // a renewal's upsert racing this UPDATE of the same row can make it a deadlock victim on MariaDB
-    return retryingDeadlocks(async () => {
-      const runner = connection.createQueryRunner();
-      try {
-        const result = await runner.query(statement, values, true);
-        return result.affected ?? 0;
-      } finally {
-        await runner.release();
-      }
-    });
+    return (await executeNamed(this.rows.manager.connection, sql, parameters)).affected ?? 0;
   }
 }

@@ -6,7 +6,7 @@ import { TokenCipher } from '@app/security';
 import { RegistrationEntity } from '../entities/registration.entity';
 import { Registration, RegistrationKey, RegistrationWrite } from '../registration';
 import { batches } from './batches';
-import { retryingDeadlocks } from './deadlock-retry';
+import { executeNamed, retryingDeadlocks } from './deadlock-retry';
 
 /** What a Registration is made of: createdAt and updatedAt are left unread (their date parsing was a third of a bulk read). */
 const REGISTRATION_COLUMNS = {
@@ -142,18 +142,8 @@ export class RegistrationRepository {
   }
 
   /** Runs a statement with named parameters in the dialect's placeholder style. */
-  private async execute(sql: string, parameters: Record<string, unknown>): Promise<{ records: unknown; affected?: number }> {
-    const connection = this.rows.manager.connection;
-    const [statement, values] = connection.driver.escapeQueryWithParameters(sql, parameters, {});
-    return retryingDeadlocks(async () => {
-      const runner = connection.createQueryRunner();
-      try {
-        const result = await runner.query(statement, values, true);
-        return { records: result.records, affected: result.affected };
-      } finally {
-        await runner.release();
-      }
-    });
+  private execute(sql: string, parameters: Record<string, unknown>): Promise<{ records: unknown; affected?: number }> {
+    return executeNamed(this.rows.manager.connection, sql, parameters);
   }
 
   /**
