@@ -200,7 +200,7 @@ async function startRelay(args: BenchArgs, db: BenchDatabase, listenerEnv: Recor
     instance.send({ type: 'stop' });
     receiver.send({ type: 'stop' });
   };
-  return { instance, receiver, listenerPid, instanceStats, receiverStats, open, secondsToOpen, registerSeconds, rssAfterOpen, stop };
+  return { instance, receiver, listenerPid, listenerPort, instanceStats, receiverStats, open, secondsToOpen, registerSeconds, rssAfterOpen, stop };
 }
 
 /** Waits until the receiver has `expected` events, or nothing arrived for `stillMs`. */
@@ -219,7 +219,7 @@ async function waitForRelayed(receiverStats: () => Promise<ReceiverStats>, expec
 }
 
 async function streamMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
-  const { instance, receiver, listenerPid, instanceStats, receiverStats, open, secondsToOpen, registerSeconds, rssAfterOpen, stop } =
+  const { instance, receiver, listenerPid, listenerPort, instanceStats, receiverStats, open, secondsToOpen, registerSeconds, rssAfterOpen, stop } =
     await startRelay(args, db);
 
   // relay: the instance emits `rate` notifications per second for `seconds`
@@ -251,6 +251,7 @@ async function streamMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
     { ...args, relaySeconds },
     round,
   );
+  const outcomes = await callbackOutcomes([listenerPort]);
 
   const result = {
     mode: 'stream',
@@ -265,6 +266,7 @@ async function streamMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
       cpuPercentDuringRelay: round((cpuUsed / relaySeconds) * 100),
     },
     ...relay.figures,
+    callbackOutcomes: outcomes,
   };
   log('');
   printTable([
@@ -273,6 +275,7 @@ async function streamMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
     ['listener RSS after open / peak (MB)', `${rssAfterOpen} / ${rssPeak}`],
     ['listener CPU during relay', `${result.listener.cpuPercentDuringRelay} % of one core`],
     ...relay.rows,
+    ['callback outcomes', JSON.stringify(outcomes)],
   ]);
   log(`\nresult written to ${saveResult(result)}`);
   await stop();
@@ -359,17 +362,36 @@ async function recoveryMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
   await stop();
 }
 
-/** Streams a listener holds open, from its /metrics (msl_streams_open summed over instances). */
-async function listenerStreams(port: number): Promise<number> {
+/** A listener's /metrics, summed per value of `label` over the series of `metric` (all labels else). */
+async function listenerMetric(port: number, metric: string, label: string): Promise<Record<string, number>> {
   const text = await fetch(`http://127.0.0.1:${port}/metrics`).then(
     (r) => r.text(),
     () => '',
   );
-  let open = 0;
+  const sums: Record<string, number> = {};
+  const valueOf = new RegExp(`[{,]${label}="([^"]*)"`);
   for (const line of text.split('\n')) {
-    if (line.startsWith('msl_streams_open{')) open += Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (!line.startsWith(`${metric}{`)) continue;
+    const key = valueOf.exec(line)?.[1] ?? '';
+    sums[key] = (sums[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
   }
-  return open;
+  return sums;
+}
+
+/** Streams a listener holds open, from its /metrics (msl_streams_open summed over instances). */
+async function listenerStreams(port: number): Promise<number> {
+  const byInstance = await listenerMetric(port, 'msl_streams_open', 'instance');
+  return Object.values(byInstance).reduce((a, b) => a + b, 0);
+}
+
+/** Callback outcomes of every listener (delivered, retry_scheduled, …): why a relay run's tail is long. */
+async function callbackOutcomes(ports: number[]): Promise<Record<string, number>> {
+  const total: Record<string, number> = {};
+  for (const port of ports) {
+    for (const [outcome, count] of Object.entries(await listenerMetric(port, 'msl_callbacks_total', 'outcome')))
+      total[outcome] = (total[outcome] ?? 0) + count;
+  }
+  return total;
 }
 
 /**
@@ -521,6 +543,8 @@ async function relayRun(
     { ...args, relaySeconds },
     round,
   );
+  // the killed listener's count is gone with it
+  const outcomes = await callbackOutcomes(listeners.map((l) => l.port));
 
   const result = {
     mode: args.mode,
@@ -547,6 +571,7 @@ async function relayRun(
       cpuPercentDuringRelay: round((cpuUsed.reduce((a, b) => a + b, 0) / relaySeconds) * 100),
     },
     ...relay.figures,
+    callbackOutcomes: outcomes,
     failover: failoverResult,
   };
   log('');
@@ -562,6 +587,7 @@ async function relayRun(
     ['KB per stream (RSS after open minus idle)', kbPerStream],
     ['listener CPU during relay (all)', `${result.listener.cpuPercentDuringRelay} % of one core`],
     ...relay.rows,
+    ['callback outcomes (listeners alive at the end)', JSON.stringify(outcomes)],
     ...(failoverResult
       ? ([
           ['failover: streams of the killed listener', failoverResult.streamsOfKilled],

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { LatencySummary, summarize } from './latency-stats';
 
 /** What the receiver counted and timed over one relay run. */
@@ -22,6 +23,9 @@ export function relayFigures(
   timing: { rate: number; warmup: number; seconds: number; relaySeconds: number },
   round: (n: number) => number,
 ) {
+  // BENCH_LATENCY_FILE=/tmp/l.json keeps every event's latency and sequence number, to see where a tail comes from
+  const keep = process.env.BENCH_LATENCY_FILE;
+  if (keep) fs.writeFileSync(keep, JSON.stringify({ latencies: m.latencies, sequences: m.sequences }));
   const warmupEvents = timing.rate * timing.warmup;
   const latency = summarize(m.latencies.filter((_, i) => m.sequences[i] >= warmupEvents));
   const withWarmup = summarize(m.latencies);
