@@ -28,6 +28,9 @@ describe('listener: fast, polite recovery from an instance outage (real apps, re
         STREAM_RECONNECT_MAX_MS: String(4 * RECONNECT_BASE_MS),
         STREAM_PROBE_BASE_MS: '200',
         STREAM_PROBE_MAX_MS: '1000',
+        // a catch-up that fails on a loaded machine is retried at once, not on the slow reconnects
+        CATCHUP_RETRY_BASE_MS: '200',
+        CATCHUP_RETRY_MAX_MS: '1000',
         // with reconnects this slow a stream cut by a missed pong on a loaded machine would stay
         // away for minutes: no pings within the test (the outage cuts the sockets itself)
         STREAM_PING_INTERVAL_MS: '600000',

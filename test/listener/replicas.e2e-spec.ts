@@ -1,3 +1,4 @@
+import { Rendezvous } from '../../apps/listener/src/membership/rendezvous';
 import type { AppProcess } from '../support/app-process';
 import type { FakeMastodon } from '../support/fake-mastodon';
 import { waitFor } from '../support/wait-for';
@@ -65,7 +66,26 @@ describe('listener replicas: one database, many listeners', () => {
     );
   }
 
-  /** The steady state: each stream once, each listener a share, the limited instance at its limit. */
+  /**
+   * How many alpha streams each live listener owns by rendezvous hashing over
+   * their ids, smallest first (a listener may own none of 24: about 1 in 300
+   * draws of four ids).
+   */
+  async function expectedShares(): Promise<number[]> {
+    const ring = new Rendezvous((await nodes()).map((row) => row.id));
+    const rows: { id: number | string }[] = await h.db.dataSource.query(
+      h.sql('SELECT id FROM stream_listener_registrations WHERE "instanceUrl" = ?'),
+      [h.instanceUrl('alpha')],
+    );
+    const owned = new Map(ring.ids.map((id) => [id, 0]));
+    for (const row of rows) {
+      const owner = ring.ownerOf(Number(row.id))!;
+      owned.set(owner, owned.get(owner)! + 1);
+    }
+    return [...owned.values()].sort((a, b) => a - b);
+  }
+
+  /** The steady state: each stream once, each listener the share its id wins, the limited instance at its limit. */
   async function steady(what: string): Promise<number[]> {
     let shares: number[] = [];
     let state = '';
@@ -73,10 +93,14 @@ describe('listener replicas: one database, many listeners', () => {
       async () => {
         const agree = await membersAgree(live.length);
         shares = await Promise.all(live.map((app) => openStreams(app, 'alpha')));
+        const expected = await expectedShares();
         const counts = [...alpha.openCountByToken().values()].join(',');
-        state = `held per token [${counts}], limited ${limited.openCount}, members agree ${agree}, shares [${shares.join(', ')}]`;
+        state = `held per token [${counts}], limited ${limited.openCount}, members agree ${agree}, shares [${shares.join(', ')}], owned by hashing [${expected.join(', ')}]`;
         if (!heldOnce() || limited.openCount !== LIMIT || !agree) return false;
-        return shares.every((share) => share > 0) && shares.reduce((a, b) => a + b, 0) === STREAMS;
+        return (
+          [...shares].sort((a, b) => a - b).join() === expected.join() &&
+          shares.reduce((a, b) => a + b, 0) === STREAMS
+        );
       },
       { timeoutMs: 30_000, what },
     ).catch((error: Error) => {

@@ -207,6 +207,8 @@ export function parseSettings(env: RawEnv, cwd = process.cwd()): Settings {
       maxItems: r.int('CATCHUP_MAX_ITEMS', 200, 0, 10_000),
       maxAgeHours: r.int('CATCHUP_MAX_AGE_HOURS', 24, 1, 24 * 30),
       maxConcurrencyPerInstance: r.int('CATCHUP_MAX_CONCURRENCY_PER_INSTANCE', 8, 1, 1_000),
+      retryBaseMs: r.int('CATCHUP_RETRY_BASE_MS', 1_000, 10, 3_600_000),
+      retryMaxMs: r.int('CATCHUP_RETRY_MAX_MS', 300_000, 10, 86_400_000),
     },
     callback: {
       timeoutMs: r.int('CALLBACK_TIMEOUT_MS', 10_000, 100, 600_000),

@@ -88,6 +88,9 @@ export interface Settings {
     maxAgeHours: number;
     /** REST requests of catch-up in flight at once per instance. */
     maxConcurrencyPerInstance: number;
+    /** Backoff of a failed catch-up (exponential, jittered), its own: a REST hiccup is not a stream failure. */
+    retryBaseMs: number;
+    retryMaxMs: number;
   };
   callback: {
     timeoutMs: number;

@@ -24,8 +24,13 @@ const registration: Registration = {
 };
 
 const settings = {
-  catchUp: { maxItems: 5, maxAgeHours: 24, maxConcurrencyPerInstance: 2 },
-  listener: { reconnectBaseMs: 5, reconnectMaxMs: 20 },
+  catchUp: {
+    maxItems: 5,
+    maxAgeHours: 24,
+    maxConcurrencyPerInstance: 2,
+    retryBaseMs: 5,
+    retryMaxMs: 20,
+  },
 } as unknown as Settings;
 
 function item(id: string, createdAt = Date.now()) {

@@ -105,7 +105,6 @@ export class CatchUpService implements OnModuleDestroy {
   private readonly refusedListeners = new Set<TokenRefusedListener>();
   private readonly outcomes: Counter<'outcome'>;
   private readonly settings: Settings['catchUp'];
-  private readonly retry: { baseMs: number; maxMs: number };
   private stopping = false;
 
   constructor(
@@ -119,11 +118,6 @@ export class CatchUpService implements OnModuleDestroy {
   ) {
     this.book = cursors.book;
     this.settings = settings.catchUp;
-    // a failed catch-up is retried on the streams' reconnect backoff
-    this.retry = {
-      baseMs: settings.listener.reconnectBaseMs,
-      maxMs: settings.listener.reconnectMaxMs,
-    };
     // the limit is the cluster's: each listener takes its share, as for handshakes
     this.gate = new InstanceGate(() =>
       membership.openingShare(this.settings.maxConcurrencyPerInstance),
@@ -441,7 +435,7 @@ export class CatchUpService implements OnModuleDestroy {
     seam.running = false;
     seam.again = false;
     const delay = Math.max(
-      reconnectDelay(seam.attempt, this.retry.baseMs, this.retry.maxMs),
+      reconnectDelay(seam.attempt, this.settings.retryBaseMs, this.settings.retryMaxMs),
       this.gate.pausedFor(source.registration.instanceUrl),
     );
     seam.attempt += 1;
