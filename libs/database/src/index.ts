@@ -6,6 +6,7 @@ export * from './embedded/embedded-postgres';
 export * from './entities/listener-node.entity';
 export * from './entities/pending-delivery.entity';
 export * from './entities/registration.entity';
+export * from './listener-liveness';
 export * from './registration';
 export * from './registration-lifecycle';
 export * from './repositories/cluster-report.repository';

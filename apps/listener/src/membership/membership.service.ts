@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { SETTINGS, Settings } from '@app/config';
-import { ListenerNode, ListenerNodeRepository } from '@app/database';
+import { heartbeatFresh, ListenerNode, ListenerNodeRepository } from '@app/database';
 import { Rendezvous, viewFingerprint } from './rendezvous';
 
 /** Rows of nodes silent this many timeouts are deleted: nobody waits for them any more. */
@@ -265,7 +265,7 @@ export class MembershipService implements OnApplicationShutdown {
   }
 
   private isAlive(row: ListenerNode, now: number): boolean {
-    return row.heartbeatAt >= now - this.timeoutMs;
+    return heartbeatFresh(row, now, this.timeoutMs);
   }
 
   /**
