@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import * as os from 'node:os';
 import { Webhook } from 'standardwebhooks';
-import { RegistrationEntity } from '@app/database';
+import { ListenerNodeEntity, PendingDeliveryEntity, REPORTED_STATES, RegistrationEntity } from '@app/database';
 import { TokenCipher } from '@app/security';
 import { APP_ID, APP_SECRET, ListenerHarness } from '../listener/listener-harness';
 import { createTestDatabase, TestDatabase } from '../support/test-database';
@@ -90,10 +91,39 @@ describe('admin CLI against a running api and listener', () => {
     expect(both).toEqual([]);
   });
 
-  it('list --state is refused while the database records no states', async () => {
-    const run = await runAdminHere(['list', '--state', 'streaming'], env);
-    expect(run.code).toBe(2);
-    expect(run.stderr).toContain('records no registration states');
+  it('list --state streaming finds the registrations whose streams the listener holds open', async () => {
+    const streaming = await waitFor(
+      async () => {
+        const rows = JSON.parse((await runAdminHere(['list', '--state', 'streaming', '--json'], env)).stdout) as {
+          tag: string;
+          state: string;
+          heldBy: string | null;
+        }[];
+        return rows.length === 4 ? rows : undefined;
+      },
+      { what: 'the listener to record the four streams as streaming' },
+    );
+    expect(streaming.map((r) => r.tag).sort()).toEqual(['user-a', 'user-b', 'user-c', 'user-failing']);
+    // heldBy names the listener process (host and pid)
+    expect(streaming.every((r) => r.state === 'streaming' && r.heldBy?.includes(String(h.listener.pid)))).toBe(true);
+    const none = await runAdminHere(['list', '--state', 'retrying'], env);
+    expect(none.code).toBe(0);
+    expect(none.stdout).toContain('0 registration(s)');
+  });
+
+  it('stats shows the running listener alive, with the streams it reported at its heartbeat', async () => {
+    type Listener = { id: string; liveness: string; streamsOpen: number; heartbeatAgeSeconds: number };
+    const listeners = await waitFor(
+      async () => {
+        const stats = JSON.parse((await runAdminHere(['stats', '--json'], env)).stdout) as { listeners: Listener[] };
+        return stats.listeners.length === 1 && stats.listeners[0].streamsOpen === 4 ? stats.listeners : undefined;
+      },
+      { what: 'the listener to report its four streams in its heartbeat' },
+    );
+    expect(listeners[0].id.startsWith(`${os.hostname().slice(0, 40)}-${h.listener.pid}-`)).toBe(true);
+    expect(listeners[0].liveness).toBe('alive');
+    const text = await runAdminHere(['stats'], env);
+    expect(text.stdout).toMatch(new RegExp(`^${listeners[0].id}  +alive  +\\S+ \\(\\d+ s ago\\)  +4 `, 'm'));
   });
 
   it('show finds a registration by id and by key, and answers 3 when there is none', async () => {
@@ -105,7 +135,8 @@ describe('admin CLI against a running api and listener', () => {
     expect(Date.parse(shown.expiresAt as string)).toBeGreaterThan(Date.now());
     const byKey = await runAdminHere(['show', 'https://alpha.test', APP_ID, 'user-a'], env);
     expect(byKey.code).toBe(0);
-    expect(byKey.stdout).toMatch(/^id {9}\d+$/m);
+    expect(byKey.stdout).toMatch(/^id +\d+$/m);
+    expect(byKey.stdout).toMatch(/^state +streaming since \S+ \(\d+ (s|min) ago\)$/m);
     expect(byKey.stdout).toContain('plain text (see reencrypt-tokens)');
     expect(byKey.stdout).not.toContain(tokens.a);
     expect((await runAdminHere(['show', '999999'], env)).code).toBe(3);
@@ -123,7 +154,7 @@ describe('admin CLI against a running api and listener', () => {
       byInstance: Record<string, number>;
       byApp: Record<string, number>;
       retryQueue: { depth: number; registrations: number; oldestAgeSeconds: number | null };
-      failing: { id: number; tag: string; lastError: string | null; attempts: number }[];
+      failingCallbacks: { id: number; tag: string; lastError: string | null; attempts: number }[];
     } = undefined as never;
     await waitFor(
       async () => {
@@ -138,8 +169,8 @@ describe('admin CLI against a running api and listener', () => {
     expect(stats.byApp).toEqual({ [APP_ID]: 3, [OTHER_APP]: 1 });
     expect(stats.retryQueue.registrations).toBe(1);
     expect(stats.retryQueue.oldestAgeSeconds).not.toBeNull();
-    expect(stats.failing).toEqual([expect.objectContaining({ id: failing!.id, tag: 'user-failing' })]);
-    expect(stats.failing[0].lastError).toContain('503');
+    expect(stats.failingCallbacks).toEqual([expect.objectContaining({ id: failing!.id, tag: 'user-failing' })]);
+    expect(stats.failingCallbacks[0].lastError).toContain('503');
     const text = await runAdminHere(['stats'], env);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/retry queue: \d+ event\(s\) of 1 registration\(s\), oldest from /);
@@ -178,6 +209,176 @@ describe('admin CLI against a running api and listener', () => {
     await waitFor(() => h.fake('beta').openConnections(tokens.c).length === 0, { what: 'the stream to close' });
     await h.waitForListenerLog('stream closed for https://beta.test jp.example.relaytest user-c: registration removed');
     expect((await runAdminHere(['remove', 'https://beta.test', APP_ID, 'user-c'], env)).code).toBe(3);
+  });
+});
+
+describe('admin CLI: states, removals and listeners, as recorded in the database', () => {
+  let db: TestDatabase;
+  let env: Record<string, string>;
+  // the rows' times are relative to this; listeners' heartbeats are written again just before they are judged
+  const now = Date.now();
+  const secretToken = token();
+  const TIMEOUT_MS = 120_000;
+  // tag → what a listener recorded for it (no state: no listener picked it up yet)
+  const recorded: Record<string, Partial<RegistrationEntity> & { instanceUrl: string; appId: string }> = {
+    fresh: { instanceUrl: 'https://alpha.test', appId: APP_ID },
+    opening: { instanceUrl: 'https://alpha.test', appId: APP_ID, state: 'connecting', stateSince: now - 1_000, heldBy: 'node-a' },
+    fine: { instanceUrl: 'https://alpha.test', appId: APP_ID, state: 'streaming', stateSince: now - 5_000, heldBy: 'node-a', lastRelayedAt: now - 2_000, endpointInUse: 'user:notification' },
+    flaky: { instanceUrl: 'https://alpha.test', appId: OTHER_APP, state: 'retrying', stateSince: now - 60_000, heldBy: 'node-a', lastError: 'stream failed to open: HTTP 503' },
+    refused: { instanceUrl: 'https://beta.test', appId: APP_ID, state: 'unauthorized', stateSince: now - 120_000, heldBy: 'node-b', lastError: 'HTTP 401 on upgrade' },
+    revoked: { instanceUrl: 'https://beta.test', appId: APP_ID, state: 'removed', stateSince: now - 30_000, removalReason: 'revoked', lastError: 'HTTP 401 on upgrade' },
+    lapsed: { instanceUrl: 'https://beta.test', appId: OTHER_APP, state: 'removed', stateSince: now - 40_000, removalReason: 'expired' },
+  };
+  const expectedByState: Record<string, string[]> = {
+    pending: ['fresh'],
+    connecting: ['opening'],
+    streaming: ['fine'],
+    retrying: ['flaky'],
+    unauthorized: ['refused'],
+    removed: ['revoked', 'lapsed'],
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    env = { ...db.env, LISTENER_NODE_TIMEOUT_MS: String(TIMEOUT_MS) };
+    const rows = db.dataSource.getRepository(RegistrationEntity);
+    for (const [tag, fields] of Object.entries(recorded)) {
+      await rows.insert({
+        lastUpdate: now,
+        tag,
+        accessToken: secretToken,
+        appSecret: 'hash',
+        callbackUrl: `https://receiver.example/cb/${tag}?key=receiver-secret`,
+        endpoint: null,
+        ...fields,
+      });
+    }
+    const fine = await rows.findOneByOrFail({ tag: 'fine' });
+    await db.dataSource.getRepository(PendingDeliveryEntity).insert({
+      registrationId: fine.id,
+      webhookId: 'msg_test',
+      event: 'notification',
+      body: '{}',
+      attempts: 2,
+      receivedAt: now - 90_000,
+      nextAttemptAt: now + 10_000,
+      deadlineAt: now + 3_600_000,
+      lastError: 'HTTP 500',
+    });
+  });
+
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('list --state finds exactly the registrations in each state, pending for none recorded yet', async () => {
+    expect([...REPORTED_STATES]).toEqual(Object.keys(expectedByState));
+    for (const [state, tags] of Object.entries(expectedByState)) {
+      const run = await runAdminHere(['list', '--state', state, '--json'], env);
+      expect({ state, code: run.code }).toEqual({ state, code: 0 });
+      const rows = JSON.parse(run.stdout) as { tag: string; state: string }[];
+      expect({ state, tags: rows.map((r) => r.tag).sort() }).toEqual({ state, tags: [...tags].sort() });
+      expect(rows.every((r) => r.state === state)).toBe(true);
+    }
+    const combined = await runAdminHere(['list', '--state', 'removed', '--app', OTHER_APP, '--instance', 'https://beta.test', '--json'], env);
+    expect((JSON.parse(combined.stdout) as { tag: string }[]).map((r) => r.tag)).toEqual(['lapsed']);
+  });
+
+  it('list --state refuses an unknown state with the valid ones, exit 2', async () => {
+    for (const bad of ['bogus', 'Streaming', '', 'null']) {
+      const run = await runAdminHere(['list', '--state', bad], env);
+      expect({ bad, code: run.code }).toEqual({ bad, code: 2 });
+      expect(run.stderr).toContain('pending, connecting, streaming, retrying, unauthorized, removed');
+      expect(run.stdout).toBe('');
+    }
+  });
+
+  it('list shows each state (a removed one with its reason) and never the token or the callback query', async () => {
+    const run = await runAdminHere(['list'], env);
+    expect(run.code).toBe(0);
+    const line = (tag: string) => run.stdout.split('\n').find((l) => l.includes(` ${tag} `)) ?? '';
+    expect(line('fresh')).toMatch(/ pending /);
+    expect(line('flaky')).toMatch(/ retrying /);
+    expect(line('revoked')).toMatch(/ removed \(revoked\) /);
+    expect(line('lapsed')).toMatch(/ removed \(expired\) /);
+    expect(run.stdout).toContain('7 registration(s)');
+    const json = JSON.parse((await runAdminHere(['list', '--json'], env)).stdout) as Record<string, unknown>[];
+    expect(json.find((r) => r.tag === 'revoked')).toMatchObject({ state: 'removed', removalReason: 'revoked', lastError: 'HTTP 401 on upgrade' });
+    expect(json.find((r) => r.tag === 'fresh')).toMatchObject({ state: 'pending', stateSince: null, heldBy: null, removalReason: null });
+    expect(json.find((r) => r.tag === 'fine')).toMatchObject({
+      state: 'streaming',
+      stateSince: new Date(now - 5_000).toISOString(),
+      lastRelayedAt: new Date(now - 2_000).toISOString(),
+      heldBy: 'node-a',
+      endpointInUse: 'user:notification',
+    });
+    for (const output of [run.stdout + run.stderr, JSON.stringify(json)]) {
+      expect(output).not.toContain(secretToken);
+      expect(output).not.toContain('receiver-secret');
+    }
+  });
+
+  it('show gives the state, its start, the stream error, the holder and the removal reason', async () => {
+    const flaky = await runAdminHere(['show', 'https://alpha.test', OTHER_APP, 'flaky'], env);
+    expect(flaky.code).toBe(0);
+    expect(flaky.stdout).toMatch(/^state +retrying since \S+ \(\d+ (s|min) ago\)$/m);
+    expect(flaky.stdout).toMatch(/^stream error +stream failed to open: HTTP 503$/m);
+    expect(flaky.stdout).toMatch(/^held by +node-a$/m);
+    expect(flaky.stdout).toMatch(/^relayed +never$/m);
+    const revoked = await runAdminHere(['show', 'https://beta.test', APP_ID, 'revoked', '--json'], env);
+    expect(JSON.parse(revoked.stdout)).toMatchObject({ state: 'removed', removalReason: 'revoked', stateSince: new Date(now - 30_000).toISOString() });
+    const text = await runAdminHere(['show', 'https://beta.test', APP_ID, 'revoked'], env);
+    expect(text.stdout).toMatch(/^state +removed \(revoked\) since /m);
+    expect(text.stdout + text.stderr).not.toContain(secretToken);
+  });
+
+  it('stats counts by state, instance and state, app and removal reason, and judges the listeners as the membership does', async () => {
+    const beat = Date.now();
+    await db.dataSource.getRepository(ListenerNodeEntity).insert([
+      { id: 'node-a', startedAt: beat - 600_000, heartbeatAt: beat, leaving: 0, view: 'v1', streamsOpen: 3 },
+      { id: 'node-b', startedAt: beat - 600_000, heartbeatAt: beat, leaving: 1, view: 'v1', streamsOpen: 1 },
+      { id: 'node-c', startedAt: beat - 900_000, heartbeatAt: beat - 2 * TIMEOUT_MS, leaving: 0, view: 'v0', streamsOpen: 7 },
+    ]);
+    const run = await runAdminHere(['stats', '--json'], env);
+    expect(run.code).toBe(0);
+    const stats = JSON.parse(run.stdout) as Record<string, unknown>;
+    expect(stats).toMatchObject({
+      registrations: 7,
+      byState: { pending: 1, connecting: 1, streaming: 1, retrying: 1, unauthorized: 1, removed: 2 },
+      byInstance: { 'https://alpha.test': 4, 'https://beta.test': 3 },
+      byInstanceAndState: {
+        'https://alpha.test': { pending: 1, connecting: 1, streaming: 1, retrying: 1 },
+        'https://beta.test': { unauthorized: 1, removed: 2 },
+      },
+      byApp: { [APP_ID]: 5, [OTHER_APP]: 2 },
+      removedByReason: { expired: 1, revoked: 1 },
+      listenerTimeoutMs: TIMEOUT_MS,
+      retryQueue: { depth: 1, registrations: 1, oldestReceivedAt: new Date(now - 90_000).toISOString() },
+    });
+    expect(Object.keys(stats.byState as object)).toEqual(['pending', 'connecting', 'streaming', 'retrying', 'unauthorized', 'removed']);
+    expect(stats.listeners).toEqual([
+      expect.objectContaining({ id: 'node-a', liveness: 'alive', streamsOpen: 3, heartbeatAt: new Date(beat).toISOString() }),
+      expect.objectContaining({ id: 'node-b', liveness: 'leaving', streamsOpen: 1 }),
+      expect.objectContaining({ id: 'node-c', liveness: 'dead', streamsOpen: 7, heartbeatAt: new Date(beat - 2 * TIMEOUT_MS).toISOString() }),
+    ]);
+    // longest failing first; removed and streaming ones are not failing
+    expect(stats.failingStreams).toEqual([
+      expect.objectContaining({ tag: 'refused', state: 'unauthorized', lastError: 'HTTP 401 on upgrade', heldBy: 'node-b' }),
+      expect.objectContaining({ tag: 'flaky', state: 'retrying', lastError: 'stream failed to open: HTTP 503', heldBy: 'node-a' }),
+    ]);
+    expect(stats.failingCallbacks).toEqual([expect.objectContaining({ tag: 'fine', attempts: 2, lastError: 'HTTP 500' })]);
+
+    const text = await runAdminHere(['stats'], env);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('registrations: 7 (2 removed');
+    expect(text.stdout).toMatch(/^instance +registrations +pending +connecting +streaming +retrying +unauthorized +removed$/m);
+    expect(text.stdout).toMatch(/^https:\/\/beta\.test +3 +0 +0 +0 +0 +1 +2$/m);
+    expect(text.stdout).toMatch(/^removed because +registrations$/m);
+    expect(text.stdout).toMatch(/^node-a +alive +\S+ \(\d+ s ago\) +3 /m);
+    expect(text.stdout).toMatch(/^node-b +leaving +/m);
+    expect(text.stdout).toMatch(/^node-c +dead +\S+ \(\d+ min ago\) +7 /m);
+    expect(text.stdout).toMatch(/^\d+ +https:\/\/beta\.test +\S+ +refused +unauthorized +\d+ (s|min) ago +node-b +HTTP 401 on upgrade$/m);
+    expect(text.stdout + text.stderr).not.toContain(secretToken);
   });
 });
 

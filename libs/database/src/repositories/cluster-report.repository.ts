@@ -1,16 +1,38 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, Repository } from 'typeorm';
+import { FindOptionsWhere, In, IsNull, Repository } from 'typeorm';
 import { TokenCipher, urlForLog } from '@app/security';
 import { PendingDeliveryEntity } from '../entities/pending-delivery.entity';
 import { RegistrationEntity } from '../entities/registration.entity';
+import { ListenerLiveness, listenerLiveness } from '../listener-liveness';
 import { RegistrationKey } from '../registration';
+import { REGISTRATION_STATES, RegistrationState } from '../registration-lifecycle';
 import { batches } from './batches';
+import { ListenerNodeRepository } from './listener-node.repository';
+
+/**
+ * What operators see as the state of a row no listener has recorded one for
+ * yet (registered while no listener ran, or just now): the column is NULL,
+ * no such value is ever stored.
+ */
+export const STATE_NOT_RECORDED = 'pending';
+
+/** Every state an operator can ask for: the recorded ones, and `pending` for none yet. */
+export const REPORTED_STATES = [STATE_NOT_RECORDED, ...REGISTRATION_STATES] as const;
+export type ReportedState = (typeof REPORTED_STATES)[number];
+
+/** The states in which a registration's stream is not relaying, and `lastError` says why. */
+export const FAILING_STREAM_STATES: readonly RegistrationState[] = ['retrying', 'unauthorized'];
+
+export function isReportedState(value: string): value is ReportedState {
+  return (REPORTED_STATES as readonly string[]).includes(value);
+}
 
 /** Which registrations an operator asks about; every field narrows the set. */
 export interface RegistrationFilter {
   instanceUrl?: string;
   appId?: string;
+  state?: ReportedState;
 }
 
 /** What an operator may see of a registration: never its token or secret hash. */
@@ -26,6 +48,37 @@ export interface RegistrationSummary extends RegistrationKey {
   tokenSealed: boolean;
   /** Events waiting in the retry table for this registration. */
   pendingDeliveries: number;
+  /** The recorded state, or `pending` when no listener recorded one yet. */
+  state: string;
+  /** When `state` was entered, ms since the epoch; null when not recorded. */
+  stateSince: number | null;
+  /** The stream's last failure, as the listener recorded it (it never holds a token). */
+  lastError: string | null;
+  lastRelayedAt: number | null;
+  /** The listener that last recorded a state for it. */
+  heldBy: string | null;
+  endpointInUse: string | null;
+  /** Why a `removed` registration ended. */
+  removalReason: string | null;
+}
+
+/** A registration whose stream is not relaying (see FAILING_STREAM_STATES), with why. */
+export interface FailingStream extends RegistrationKey {
+  id: number;
+  state: string;
+  stateSince: number | null;
+  lastError: string | null;
+  heldBy: string | null;
+}
+
+/** One listener as the cluster sees it, from its heartbeat row. */
+export interface ListenerReport {
+  id: string;
+  startedAt: number;
+  heartbeatAt: number;
+  /** Streams the listener had open at that heartbeat. */
+  streamsOpen: number;
+  liveness: ListenerLiveness;
 }
 
 /** The head of one registration's retry queue: why its callback is failing. */
@@ -51,6 +104,14 @@ export interface CountBy {
   count: number;
 }
 
+/** One instance's registrations: how many, and how many in each state (states with none left out). */
+export interface InstanceStateCounts {
+  instanceUrl: string;
+  total: number;
+  /** State → count, in the order of REPORTED_STATES. */
+  byState: Record<string, number>;
+}
+
 /**
  * Read-only queries for operators (the admin CLI and the status page): counts
  * and summaries over the whole cluster, straight from the tables.
@@ -60,13 +121,15 @@ export class ClusterReportRepository {
   constructor(
     @InjectRepository(RegistrationEntity) private readonly registrations: Repository<RegistrationEntity>,
     @InjectRepository(PendingDeliveryEntity) private readonly deliveries: Repository<PendingDeliveryEntity>,
+    private readonly nodes: ListenerNodeRepository,
   ) {}
 
   /** Registrations matching `filter`, in id order. */
   async findSummaries(filter: RegistrationFilter = {}): Promise<RegistrationSummary[]> {
-    const where: Partial<Record<'instanceUrl' | 'appId', string>> = {};
+    const where: FindOptionsWhere<RegistrationEntity> = {};
     if (filter.instanceUrl !== undefined) where.instanceUrl = filter.instanceUrl;
     if (filter.appId !== undefined) where.appId = filter.appId;
+    if (filter.state !== undefined) where.state = filter.state === STATE_NOT_RECORDED ? IsNull() : filter.state;
     return this.findSummariesWhere(where);
   }
 
@@ -79,12 +142,85 @@ export class ClusterReportRepository {
     return (await this.findSummariesWhere({ instanceUrl: key.instanceUrl, appId: key.appId, tag: key.tag }))[0];
   }
 
-  async countByInstance(): Promise<CountBy[]> {
-    return this.countGrouped('instanceUrl');
+  async countByApp(): Promise<CountBy[]> {
+    const counts = await this.countGrouped(['appId']);
+    return counts.map((r) => ({ key: r.appId ?? '', count: r.count })).sort((a, b) => compareText(a.key, b.key));
   }
 
-  async countByApp(): Promise<CountBy[]> {
-    return this.countGrouped('appId');
+  /** Registrations per state, in the order of REPORTED_STATES (states with none left out). */
+  async countByState(): Promise<CountBy[]> {
+    const counts = (await this.countGrouped(['state'])).map((r) => ({ key: reportedState(r.state), count: r.count }));
+    return counts.sort((a, b) => stateOrder(a.key) - stateOrder(b.key));
+  }
+
+  /** Registrations per instance (in instance order) and, within each, per state. */
+  async countByInstanceAndState(): Promise<InstanceStateCounts[]> {
+    const counts = (await this.countGrouped(['instanceUrl', 'state']))
+      .map((r) => ({ instanceUrl: r.instanceUrl ?? '', state: reportedState(r.state), count: r.count }))
+      .sort((a, b) => compareText(a.instanceUrl, b.instanceUrl) || stateOrder(a.state) - stateOrder(b.state));
+    const instances = new Map<string, InstanceStateCounts>();
+    for (const { instanceUrl, state, count } of counts) {
+      let instance = instances.get(instanceUrl);
+      if (!instance) instances.set(instanceUrl, (instance = { instanceUrl, total: 0, byState: {} }));
+      instance.total += count;
+      instance.byState[state] = count;
+    }
+    return [...instances.values()];
+  }
+
+  /**
+   * Removed registrations still kept, by why they ended. Rows removed through
+   * /unregister or the admin CLI are deleted at once and not counted here.
+   */
+  async countRemovedByReason(): Promise<CountBy[]> {
+    const raw = await this.registrations
+      .createQueryBuilder('r')
+      .select('r.removalReason', 'reason')
+      .addSelect('COUNT(*)', 'count')
+      .where('r.state = :removed', { removed: 'removed' })
+      .groupBy('r.removalReason')
+      .getRawMany<{ reason: string | null; count: number | string }>();
+    return raw
+      .map((r) => ({ key: r.reason ?? 'unknown', count: Number(r.count) }))
+      .sort((a, b) => compareText(a.key, b.key));
+  }
+
+  /** Registrations whose stream is not relaying (retrying, unauthorized), longest in that state first. */
+  async findFailingStreams(limit: number): Promise<FailingStream[]> {
+    const rows = await this.registrations.find({
+      select: { id: true, instanceUrl: true, appId: true, tag: true, state: true, stateSince: true, lastError: true, heldBy: true },
+      where: { state: In([...FAILING_STREAM_STATES]) },
+      order: { stateSince: 'ASC', id: 'ASC' },
+      take: limit,
+    });
+    return rows.map((row) => ({
+      id: row.id,
+      instanceUrl: row.instanceUrl,
+      appId: row.appId,
+      tag: row.tag,
+      state: reportedState(row.state),
+      stateSince: row.stateSince,
+      lastError: row.lastError,
+      heldBy: row.heldBy,
+    }));
+  }
+
+  /**
+   * Every listener with a heartbeat row, by id, judged as the membership
+   * judges them (`timeoutMs` is LISTENER_NODE_TIMEOUT_MS). Rows of listeners
+   * long dead are deleted by the live ones, so `dead` ones show for a while only.
+   */
+  async findListeners(now: number, timeoutMs: number): Promise<ListenerReport[]> {
+    const rows = await this.nodes.findAll();
+    return rows
+      .map((row) => ({
+        id: row.id,
+        startedAt: row.startedAt,
+        heartbeatAt: row.heartbeatAt,
+        streamsOpen: row.streamsOpen,
+        liveness: listenerLiveness(row, now, timeoutMs),
+      }))
+      .sort((a, b) => compareText(a.id, b.id));
   }
 
   async countRegistrations(): Promise<number> {
@@ -149,7 +285,7 @@ export class ClusterReportRepository {
     return failing;
   }
 
-  private async findSummariesWhere(where: Partial<Pick<RegistrationEntity, 'id' | 'instanceUrl' | 'appId' | 'tag'>>): Promise<RegistrationSummary[]> {
+  private async findSummariesWhere(where: FindOptionsWhere<RegistrationEntity>): Promise<RegistrationSummary[]> {
     const rows = await this.registrations.find({
       select: {
         id: true,
@@ -161,6 +297,13 @@ export class ClusterReportRepository {
         lastUpdate: true,
         createdAt: true,
         accessToken: true,
+        state: true,
+        stateSince: true,
+        lastError: true,
+        lastRelayedAt: true,
+        heldBy: true,
+        endpointInUse: true,
+        removalReason: true,
       },
       where,
       order: { id: 'ASC' },
@@ -181,6 +324,13 @@ export class ClusterReportRepository {
       createdAt: row.createdAt,
       tokenSealed: TokenCipher.isSealed(row.accessToken ?? ''),
       pendingDeliveries,
+      state: reportedState(row.state),
+      stateSince: row.stateSince,
+      lastError: row.lastError,
+      lastRelayedAt: row.lastRelayedAt,
+      heldBy: row.heldBy,
+      endpointInUse: row.endpointInUse,
+      removalReason: row.removalReason,
     };
   }
 
@@ -199,14 +349,29 @@ export class ClusterReportRepository {
     return counts;
   }
 
-  private async countGrouped(column: 'instanceUrl' | 'appId'): Promise<CountBy[]> {
-    const raw = await this.registrations
-      .createQueryBuilder('r')
-      .select(`r.${column}`, 'key')
-      .addSelect('COUNT(*)', 'count')
-      .groupBy(`r.${column}`)
-      .orderBy(`r.${column}`, 'ASC')
-      .getRawMany<{ key: string; count: number | string }>();
-    return raw.map((r) => ({ key: r.key, count: Number(r.count) }));
+  /** Registration counts grouped by `columns`, unsorted: the callers sort (collations differ between dialects). */
+  private async countGrouped<C extends 'instanceUrl' | 'appId' | 'state'>(
+    columns: C[],
+  ): Promise<(Record<C, string | null> & { count: number })[]> {
+    let query = this.registrations.createQueryBuilder('r').select('COUNT(*)', 'count');
+    for (const column of columns) query = query.addSelect(`r.${column}`, column).addGroupBy(`r.${column}`);
+    const raw = await query.getRawMany<Record<C, string | null> & { count: number | string }>();
+    return raw.map((r) => ({ ...r, count: Number(r.count) }));
   }
+}
+
+/** A stored state as operators see it: NULL (never recorded) reads as `pending`. */
+function reportedState(stored: string | null): string {
+  return stored ?? STATE_NOT_RECORDED;
+}
+
+/** Position in REPORTED_STATES; a value this version does not know sorts last. */
+function stateOrder(state: string): number {
+  const index = (REPORTED_STATES as readonly string[]).indexOf(state);
+  return index === -1 ? REPORTED_STATES.length : index;
+}
+
+/** The same order on every dialect (a database's collation may differ, `_` and case included). */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
