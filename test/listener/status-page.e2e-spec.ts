@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { waitFor } from '../support/wait-for';
-import { ListenerHarness } from './listener-harness';
+import { APP_ID, APP_SECRET, ListenerHarness } from './listener-harness';
 import { chromiumPath, describeWithTool } from '../required-tool';
 
 const ADMIN_TOKEN = `admin-${randomBytes(12).toString('hex')}`;
@@ -49,15 +49,34 @@ describeWithTool('chromium', chromiumPath() !== undefined)('status page in a rea
     await h.registered({ instance: 'alpha', tag: 'broken-receiver', token });
     // tokens the instances know: an unknown one would be refused and its registration removed
     h.fake('alpha').addToken(`${token}-quiet`);
+    h.fake('alpha').addToken(`${token}-revoked`);
     h.fake('beta').addToken(`${token}-other`);
     await h.registered({ instance: 'alpha', tag: 'quiet-user', token: `${token}-quiet` });
+    await h.registered({ instance: 'alpha', tag: 'revoked-user', token: `${token}-revoked` });
     await h.registered({ instance: 'beta', tag: 'other-user', token: `${token}-other` });
     await h.fake('alpha').waitForConnection((c) => c.token === token);
+    await h.fake('alpha').waitForConnection((c) => c.token === `${token}-revoked`);
+    await h.fake('beta').waitForConnection((c) => c.token === `${token}-other`);
     h.fake('alpha').emit(token, { event: 'notification', payload: JSON.stringify({ id: '7' }) });
+    // a revoked token ends its registration (kept as removed, reason revoked); an instance down keeps its stream retrying
+    h.fake('alpha').revokeToken(`${token}-revoked`);
+    h.fake('alpha').closeWithoutCode(`${token}-revoked`);
+    h.fake('beta').beginOutage(503);
     await waitFor(async () => {
-      const status = (await (await fetch(`${h.listenerUrl}/status.json`)).json()) as { retryQueue: { depth: number } };
-      return status.retryQueue.depth > 0;
-    }, { what: 'the failing callback in the retry queue' });
+      const status = (await (await fetch(`${h.listenerUrl}/status.json`)).json()) as {
+        retryQueue: { depth: number };
+        removedByReason: { key: string; count: number }[];
+        failingStreams: { tag: string; lastError: string | null }[];
+        listeners: { streamsOpen: number }[];
+      };
+      return (
+        status.retryQueue.depth > 0 &&
+        status.removedByReason.some((r) => r.key === 'revoked') &&
+        status.failingStreams.some((f) => f.tag === 'other-user' && f.lastError !== null) &&
+        status.listeners.length === 1 &&
+        status.listeners[0].streamsOpen === 2
+      );
+    }, { what: 'the failing callback queued, the revoked registration removed, the stream of beta retrying, the heartbeat' });
     fs.mkdirSync(SCREENSHOTS, { recursive: true });
   });
 
@@ -66,23 +85,50 @@ describeWithTool('chromium', chromiumPath() !== undefined)('status page in a rea
     await h?.stop();
   });
 
-  it('shows the cluster at 1280 px: counts, the failing registration with its error, instances', async () => {
+  it('shows the cluster at 1280 px: listeners, failing streams and callbacks with their errors, states by instance, removals', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(`${h.listenerUrl}/status`);
     expect(await page.title()).toBe('Relay status');
-    expect(await page.locator('[data-card="registrations"] b').textContent()).toBe('3');
+    const cells = (row: ReturnType<typeof page.locator>) => row.locator('td').allTextContents();
+    // the removed registration is kept, so that its app server can ask why
+    expect(await page.locator('[data-card="registrations"] b').textContent()).toBe('4');
+    expect(await page.locator('[data-card="streaming"] b').textContent()).toBe('2');
+    expect(await page.locator('[data-card="failing streams"] b').textContent()).toBe('1');
+    expect(await page.locator('[data-card="listeners"] b').textContent()).toBe('1');
     expect(Number(await page.locator('[data-card="retry queue"] b').textContent())).toBeGreaterThanOrEqual(1);
-    const failing = page.locator('table').first();
-    const row = failing.locator('tr', { hasText: 'broken-receiver' });
-    await expect(row.textContent()).resolves.toContain('HTTP 503');
-    await expect(row.textContent()).resolves.toContain('https://alpha.test');
-    const instances = page.locator('h2:has-text("Registrations by instance") + div table');
-    expect(await instances.locator('tbody tr').allTextContents()).toEqual(['https://alpha.test2', 'https://beta.test1']);
+
+    // this one listener, alive, with the streams it reported at its last heartbeat
+    const listeners = page.locator('#listeners tbody tr');
+    expect(await listeners.count()).toBe(1);
+    const listener = await cells(listeners.first());
+    expect(listener[0]).toMatch(new RegExp(`-${h.listener.pid}-[0-9a-f]+ \\(this one\\)$`));
+    expect(listener.slice(1, 2)).toEqual(['alive']);
+    expect(listener[2]).toMatch(/^\d+ s ago$/);
+    expect(listener[3]).toBe('2');
+
+    const stream = page.locator('#failing-streams tbody tr', { hasText: 'other-user' });
+    const streamCells = await cells(stream);
+    expect(streamCells.slice(1, 5)).toEqual(['https://beta.test', APP_ID, 'other-user', 'retrying']);
+    expect(streamCells[7]).toMatch(/stream (closed with code 1006|failed to open)/);
+    expect(await page.locator('#failing-streams tbody tr').count()).toBe(1);
+
+    const callback = page.locator('#failing-callbacks tbody tr', { hasText: 'broken-receiver' });
+    await expect(callback.textContent()).resolves.toContain('HTTP 503');
+    await expect(callback.textContent()).resolves.toContain('https://alpha.test');
+
+    // one column per state some registration is in, in the lifecycle's order
+    expect(await page.locator('#by-instance thead th').allTextContents()).toEqual(['instance', 'registrations', 'streaming', 'retrying', 'removed']);
+    expect(await cells(page.locator('#by-instance tbody tr').nth(0))).toEqual(['https://alpha.test', '3', '2', '0', '1']);
+    expect(await cells(page.locator('#by-instance tbody tr').nth(1))).toEqual(['https://beta.test', '1', '0', '1', '0']);
+    expect(await page.locator('#by-state tbody tr').allTextContents()).toEqual(['streaming2', 'retrying1', 'removed1']);
+    expect(await page.locator('#removals tbody tr').allTextContents()).toEqual(['revoked1']);
+
     expect(await page.locator('meta[http-equiv="refresh"]').getAttribute('content')).toBe('10');
-    // each registration's first open took its catch-up floor (the newest notification id)
-    const catchUp = page.locator('h2:has-text("Catch-up after gaps") + div table');
-    expect(await catchUp.locator('tbody tr', { hasText: 'floor' }).count()).toBe(1);
-    expect(await page.locator('p.later').textContent()).toContain('Not recorded by this database yet');
+    // each registration's first open took its catch-up floor (the newest notification id); counted by this listener
+    expect(await page.locator('#catch-up h2').textContent()).toContain('this listener only');
+    expect(await page.locator('#catch-up tbody tr', { hasText: 'floor' }).count()).toBe(1);
+    const html = await page.content();
+    for (const secret of [token, `${token}-quiet`, `${token}-revoked`, `${token}-other`, APP_SECRET]) expect(html).not.toContain(secret);
     const file = path.join(SCREENSHOTS, 'status-page-1280.png');
     await page.screenshot({ path: file, fullPage: true });
     process.stdout.write(`status page screenshot (1280 px): ${file}\n`);
