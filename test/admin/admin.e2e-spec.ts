@@ -209,6 +209,30 @@ describe('admin CLI against a running api and listener', () => {
     await waitFor(() => h.fake('beta').openConnections(tokens.c).length === 0, { what: 'the stream to close' });
     await h.waitForListenerLog('stream closed for https://beta.test jp.example.relaytest user-c: registration removed');
     expect((await runAdminHere(['remove', 'https://beta.test', APP_ID, 'user-c'], env)).code).toBe(3);
+    // deleted, as by /unregister: its app server is told there is no such registration
+    expect((await h.status('beta', 'user-c')).status).toBe(404);
+  });
+
+  it('remove takes the waiting callbacks of the registration with it', async () => {
+    h.receiver.script('/cb/user-failing', [], { status: 503 });
+    h.fake('alpha').emit(tokens.failing, { event: 'notification', payload: JSON.stringify({ id: '2' }) });
+    const failing = await h.row('alpha', 'user-failing');
+    await waitFor(
+      async () => (JSON.parse((await runAdminHere(['stats', '--json'], env)).stdout) as { retryQueue: { depth: number } }).retryQueue.depth > 0,
+      { what: 'its failing callback in the retry queue' },
+    );
+    expect((await runAdminHere(['remove', String(failing!.id)], env)).code).toBe(0);
+    const after = JSON.parse((await runAdminHere(['stats', '--json'], env)).stdout) as {
+      retryQueue: { depth: number };
+      failingCallbacks: unknown[];
+    };
+    expect(after.retryQueue.depth).toBe(0);
+    expect(after.failingCallbacks).toEqual([]);
+    await waitFor(() => h.fake('alpha').openConnections(tokens.failing).length === 0, { what: 'its stream to close' });
+    await h.waitForListenerLog('stream closed for https://alpha.test jp.example.relaytest user-failing: registration removed');
+    // the listener let go of the events it held for it: none written back
+    const later = JSON.parse((await runAdminHere(['stats', '--json'], env)).stdout) as { retryQueue: { depth: number } };
+    expect(later.retryQueue.depth).toBe(0);
   });
 });
 
