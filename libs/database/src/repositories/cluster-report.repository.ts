@@ -177,7 +177,7 @@ export class ClusterReportRepository {
       .createQueryBuilder('r')
       .select('r.removalReason', 'reason')
       .addSelect('COUNT(*)', 'count')
-      .where('r.state = :removed', { removed: 'removed' })
+      .where({ state: 'removed' })
       .groupBy('r.removalReason')
       .getRawMany<{ reason: string | null; count: number | string }>();
     return raw
