@@ -14,7 +14,11 @@ describe('status page: access', () => {
   let h: ListenerHarness;
 
   beforeAll(async () => {
-    h = await ListenerHarness.start({ instances: { alpha: { version: '4.3.0' } }, listenerEnv: { ADMIN_TOKEN } });
+    // a short node timeout, so that a killed listener is judged dead soon (the rule is the membership's)
+    h = await ListenerHarness.start({
+      instances: { alpha: { version: '4.3.0' } },
+      listenerEnv: { ADMIN_TOKEN, LISTENER_NODE_TIMEOUT_MS: '3000' },
+    });
   });
 
   afterAll(async () => {
@@ -33,6 +37,31 @@ describe('status page: access', () => {
     expect(byQuery.headers.get('referrer-policy')).toBe('no-referrer');
     await waitFor(() => h.listener.logs.includes('GET /status 200'), { what: 'the request line' });
     expect(h.listener.logs).not.toContain(ADMIN_TOKEN);
+  });
+  it('lists every listener of the cluster from the database: a second one alive, then dead once killed', async () => {
+    type Listener = { id: string; liveness: string };
+    const listeners = async (): Promise<Listener[]> => {
+      const response = await fetch(`${h.listenerUrl}/status.json`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+      return ((await response.json()) as { listeners: Listener[] }).listeners;
+    };
+    const second = await h.addListener({ ADMIN_TOKEN, LISTENER_NODE_TIMEOUT_MS: '3000' });
+    const ofSecond = (all: Listener[]) => all.find((l) => l.id.includes(`-${second.pid}-`));
+    const alive = (all: Listener[]) => all.filter((l) => l.liveness === 'alive').length;
+    await waitFor(
+      async () => {
+        const all = await listeners();
+        return ofSecond(all)?.liveness === 'alive' && alive(all) === 2;
+      },
+      { what: 'both listeners alive on the first one’s page' },
+    );
+    await second.stop('SIGKILL');
+    await waitFor(
+      async () => {
+        const all = await listeners();
+        return ofSecond(all)?.liveness === 'dead' && alive(all) === 1;
+      },
+      { what: 'the killed listener judged dead, the other still alive' },
+    );
   });
 });
 
