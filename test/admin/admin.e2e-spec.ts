@@ -39,6 +39,29 @@ describe('admin CLI: command line', () => {
     expect(option.code).toBe(2);
     expect(option.stderr).toContain("'--bogus'");
   });
+  it('answers 2 to a wrong command line before it connects to any database', async () => {
+    // a database nobody listens on: a command that tried to connect would fail with 1
+    const nowhere = { DB_DIALECT: 'postgres', DB_HOST: '127.0.0.1', DB_PORT: '1', DB_USER: 'nobody', DB_NAME: 'none' };
+    const wrong = [
+      ['list', '--state', 'bogus'],
+      ['list', 'extra'],
+      ['stats', 'extra'],
+      ['show', 'twelve'],
+      ['show', 'https://alpha.test', APP_ID],
+      ['remove'],
+      ['test-callback', '1', '2'],
+      ['reencrypt-tokens', '--from-key', 'short'],
+    ];
+    for (const args of wrong) {
+      const run = await runAdminHere(args, nowhere);
+      expect({ args, code: run.code }).toEqual({ args, code: 2 });
+      expect(run.stderr).toContain(`usage: npm run admin -- ${args[0]}`);
+    }
+    const state = await runAdminHere(['list', '--state', 'bogus'], nowhere);
+    expect(state.stderr).toContain('--state: unknown state "bogus"; one of pending, connecting, streaming, retrying, unauthorized, removed');
+    // the same database, a right command line: it does try to connect (the process then exits 1)
+    await expect(runAdminHere(['list', '--state', 'streaming'], nowhere)).rejects.toThrow(/ECONNREFUSED/);
+  });
 });
 
 describe('admin CLI against a running api and listener', () => {

@@ -84,6 +84,14 @@ export async function runCli(argv: string[], io: CliIo, loadSettings: () => Sett
     io.out(command.help);
     return EXIT.done;
   }
+  const line = { positionals: parsed.positionals, options: parsed.values as Record<string, string | boolean | undefined> };
+  try {
+    command.checkUsage?.(line);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.err(`${error.message}\n\n${command.help}`);
+    return EXIT.usage;
+  }
 
   const settings = loadSettings();
   // the admin tool reads and writes rows; it never changes the schema (the apps migrate)
@@ -95,8 +103,7 @@ export async function runCli(argv: string[], io: CliIo, loadSettings: () => Sett
     });
     try {
       return await command.run({
-        positionals: parsed.positionals,
-        options: parsed.values as Record<string, string | boolean | undefined>,
+        ...line,
         app,
         settings: database.settings,
         out: io.out,

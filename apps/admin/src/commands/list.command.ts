@@ -1,5 +1,12 @@
-import { ClusterReportRepository, isReportedState, REPORTED_STATES, RegistrationSummary, STATE_NOT_RECORDED } from '@app/database';
-import { AdminCommand, CommandContext, EXIT, ExitCode, UsageError } from './command-context';
+import {
+  ClusterReportRepository,
+  isReportedState,
+  REPORTED_STATES,
+  ReportedState,
+  RegistrationSummary,
+  STATE_NOT_RECORDED,
+} from '@app/database';
+import { AdminCommand, CommandContext, EXIT, ExitCode, noArguments, UsageError } from './command-context';
 import { storedInstanceUrl } from './registration-selector';
 import { isoTime, textTable } from './text-table';
 
@@ -25,12 +32,15 @@ export const listCommand: AdminCommand = {
     state: { type: 'string' },
     json: { type: 'boolean' },
   },
-  async run({ app, options, positionals, out }: CommandContext): Promise<ExitCode> {
-    if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}`);
+  checkUsage({ positionals, options }) {
+    noArguments(positionals);
     const state = options.state as string | undefined;
     if (state !== undefined && !isReportedState(state)) {
       throw new UsageError(`--state: unknown state "${state}"; one of ${REPORTED_STATES.join(', ')}`);
     }
+  },
+  async run({ app, options, out }: CommandContext): Promise<ExitCode> {
+    const state = options.state as ReportedState | undefined;
     const instance = options.instance as string | undefined;
     const rows = await app.get(ClusterReportRepository).findSummaries({
       instanceUrl: instance === undefined ? undefined : storedInstanceUrl(instance),

@@ -1,7 +1,7 @@
 import { parseEncryptionKey } from '@app/config';
 import { RegistrationRepository } from '@app/database';
 import { TokenCipher } from '@app/security';
-import { AdminCommand, CommandContext, EXIT, ExitCode, UsageError } from './command-context';
+import { AdminCommand, CommandContext, EXIT, ExitCode, noArguments, UsageError } from './command-context';
 
 /** Rows read per round: each row is then updated on its own, so an interruption loses nothing. */
 const BATCH = 200;
@@ -36,20 +36,16 @@ export const reencryptTokensCommand: AdminCommand = {
     'Prints the counts; exit code 1 when some tokens could not be read with either key.',
   ].join('\n'),
   options: { 'from-key': { type: 'string' } },
-  async run({ app, options, positionals, settings, out, err }: CommandContext): Promise<ExitCode> {
-    if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}`);
+  checkUsage({ positionals, options }) {
+    noArguments(positionals);
+    if (options['from-key'] !== undefined) fromKeyOption(options['from-key']);
+  },
+  async run({ app, options, settings, out, err }: CommandContext): Promise<ExitCode> {
     if (!settings.tokenEncryptionKey) {
       err('TOKEN_ENCRYPTION_KEY is not set: there is no key to seal the tokens with');
       return EXIT.failed;
     }
-    let fromKey: Buffer | undefined;
-    if (options['from-key'] !== undefined) {
-      try {
-        fromKey = parseEncryptionKey('--from-key', String(options['from-key']));
-      } catch (error) {
-        throw new UsageError((error as Error).message);
-      }
-    }
+    const fromKey = options['from-key'] === undefined ? undefined : fromKeyOption(options['from-key']);
     const counts = await resealTokens(app.get(RegistrationRepository), settings.tokenEncryptionKey, fromKey);
     out(
       `sealed ${counts.sealed} plain token(s), re-sealed ${counts.resealed} from the old key, ` +
@@ -98,6 +94,14 @@ export async function resealTokens(
       if (await registrations.replaceStoredToken(id, stored, current.seal(plain))) counts[outcome] += 1;
       else counts.changedMeanwhile += 1;
     }
+  }
+}
+
+function fromKeyOption(value: string | boolean): Buffer {
+  try {
+    return parseEncryptionKey('--from-key', String(value));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
   }
 }
 

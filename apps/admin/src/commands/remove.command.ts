@@ -1,6 +1,6 @@
 import { ClusterReportRepository, RegistrationRepository } from '@app/database';
 import { AdminCommand, CommandContext, EXIT, ExitCode } from './command-context';
-import { describeKey, findSelected, SELECTOR_USAGE } from './registration-selector';
+import { describeKey, findSelected, parseSelector, SELECTOR_USAGE } from './registration-selector';
 
 /**
  * `remove`: deletes the row (its waiting callbacks go with it). The listener
@@ -17,6 +17,7 @@ export const removeCommand: AdminCommand = {
     'can register the user again at any time. Exit code 3 when there is no such registration.',
   ].join('\n'),
   options: {},
+  checkUsage: ({ positionals }) => void parseSelector(positionals),
   async run({ app, positionals, settings, out, err }: CommandContext): Promise<ExitCode> {
     const found = await findSelected(app.get(ClusterReportRepository), positionals);
     if (!found || !(await app.get(RegistrationRepository).deleteById(found.id))) {

@@ -1,7 +1,7 @@
 import { ClusterReportRepository, PendingDeliveryRepository } from '@app/database';
 import { AdminCommand, CommandContext, EXIT, ExitCode } from './command-context';
 import { stateLabel, toJson } from './list.command';
-import { findSelected, SELECTOR_USAGE } from './registration-selector';
+import { findSelected, parseSelector, SELECTOR_USAGE } from './registration-selector';
 import { duration, isoTime } from './text-table';
 
 /** `show`: one registration with its expiry and the state of its retry queue. */
@@ -18,6 +18,7 @@ export const showCommand: AdminCommand = {
     'an event and which listener holds it. Exit code 3 when there is no such registration.',
   ].join('\n'),
   options: { json: { type: 'boolean' } },
+  checkUsage: ({ positionals }) => void parseSelector(positionals),
   async run({ app, options, positionals, settings, out, err }: CommandContext): Promise<ExitCode> {
     const found = await findSelected(app.get(ClusterReportRepository), positionals);
     if (!found) {

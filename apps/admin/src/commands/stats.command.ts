@@ -1,5 +1,5 @@
 import { ClusterReportRepository, CountBy, REPORTED_STATES, STATE_NOT_RECORDED } from '@app/database';
-import { AdminCommand, CommandContext, EXIT, ExitCode, UsageError } from './command-context';
+import { AdminCommand, CommandContext, EXIT, ExitCode, noArguments } from './command-context';
 import { duration, isoTime, textTable } from './text-table';
 
 /** How many failing streams, and how many failing callbacks, `stats` lists. */
@@ -26,8 +26,8 @@ export const statsCommand: AdminCommand = {
     '  --json   one JSON object instead of tables',
   ].join('\n'),
   options: { json: { type: 'boolean' } },
-  async run({ app, options, positionals, settings, out }: CommandContext): Promise<ExitCode> {
-    if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}`);
+  checkUsage: ({ positionals }) => noArguments(positionals),
+  async run({ app, options, settings, out }: CommandContext): Promise<ExitCode> {
     const reports = app.get(ClusterReportRepository);
     const now = Date.now();
     const timeoutMs = settings.listener.nodeTimeoutMs;

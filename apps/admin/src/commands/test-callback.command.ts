@@ -1,7 +1,7 @@
 import { CallbackDeliveryService, newWebhookId } from '@app/callback';
 import { ClusterReportRepository, RegistrationRepository } from '@app/database';
 import { AdminCommand, CommandContext, EXIT, ExitCode } from './command-context';
-import { describeKey, findSelected, SELECTOR_USAGE } from './registration-selector';
+import { describeKey, findSelected, parseSelector, SELECTOR_USAGE } from './registration-selector';
 
 /** `test-callback`: one signed `test` event to a registration's callback, and what it answered. */
 export const testCallbackCommand: AdminCommand = {
@@ -17,6 +17,7 @@ export const testCallbackCommand: AdminCommand = {
     'there is no such registration. Receivers should ignore events they do not know.',
   ].join('\n'),
   options: {},
+  checkUsage: ({ positionals }) => void parseSelector(positionals),
   async run({ app, positionals, out, err }: CommandContext): Promise<ExitCode> {
     const found = await findSelected(app.get(ClusterReportRepository), positionals);
     if (!found) {
