@@ -9,7 +9,7 @@ export function storedInstanceUrl(raw: string): string {
 }
 
 /** A registration as an operator names it: by id, or by instance URL, app id and tag. */
-export type Selector = { id: number } | { key: RegistrationKey };
+type Selector = { id: number } | { key: RegistrationKey };
 
 /** Reads `positionals` as a Selector; throws UsageError when they are neither an id nor a key. */
 export function parseSelector(positionals: string[]): Selector {
