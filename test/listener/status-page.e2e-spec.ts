@@ -71,7 +71,11 @@ describeWithTool('chromium', chromiumPath() !== undefined)('status page in a rea
   const token = `tok_${randomBytes(8).toString('hex')}`;
 
   beforeAll(async () => {
-    h = await ListenerHarness.start({ instances: { alpha: { version: '4.3.0', record: true }, beta: { version: '4.3.0' } } });
+    h = await ListenerHarness.start({
+      instances: { alpha: { version: '4.3.0', record: true }, beta: { version: '4.3.0' } },
+      // the page is checked for streams that stay open: no ping timeout on a loaded machine drops one meanwhile
+      listenerEnv: { STREAM_PING_INTERVAL_MS: '60000' },
+    });
     browser = await chromium.launch({ executablePath: chromiumPath(), args: ['--no-sandbox', '--disable-gpu'] });
     h.fake('alpha').addToken(token);
     h.receiver.script('/cb/broken-receiver', [], { status: 503 });
@@ -97,8 +101,10 @@ describeWithTool('chromium', chromiumPath() !== undefined)('status page in a rea
         removedByReason: { key: string; count: number }[];
         failingStreams: { tag: string; lastError: string | null }[];
         listeners: { streamsOpen: number }[];
+        registrations: { byState: { key: string; count: number }[] };
       };
       return (
+        status.registrations.byState.some((c) => c.key === 'streaming' && c.count === 2) &&
         status.retryQueue.depth > 0 &&
         status.removedByReason.some((r) => r.key === 'revoked') &&
         status.failingStreams.some((f) => f.tag === 'other-user' && f.lastError !== null) &&
