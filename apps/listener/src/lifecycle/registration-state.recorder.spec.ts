@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { RegistrationStateRepository, RelayStamp, StateWrite } from '@app/database';
 import { strictStub } from '../../../../test/support/strict-stub';
 import { RegistrationStateRecorder } from './registration-state.recorder';
+import { MembershipService } from '../membership/membership.service';
 
 describe('RegistrationStateRecorder', () => {
   const NOW = 1_700_000_000_000;
@@ -22,6 +23,7 @@ describe('RegistrationStateRecorder', () => {
         writeStates,
         writeRelayedAt,
       }),
+      strictStub<MembershipService>('MembershipService', { nodeId: 'host-42-0a1b2c3d' }),
     );
   });
 
@@ -45,9 +47,8 @@ describe('RegistrationStateRecorder', () => {
           endpointInUse: undefined,
         },
       ],
-      recorder.heldBy,
+      'host-42-0a1b2c3d',
     ]);
-    expect(recorder.heldBy).toMatch(/^.{1,58}:\d+$/);
     expect(writeRelayedAt).not.toHaveBeenCalled();
   });
 

@@ -1,6 +1,6 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { RegistrationState, RegistrationStateRepository, StateWrite } from '@app/database';
-import { listenerIdentity } from './listener-identity';
+import { MembershipService } from '../membership/membership.service';
 
 /** How often recorded changes are written: a state in the database is at most this old. */
 export const STATE_FLUSH_INTERVAL_MS = 1_000;
@@ -17,7 +17,6 @@ type LiveState = Exclude<RegistrationState, 'removed'>;
 @Injectable()
 export class RegistrationStateRecorder implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger(RegistrationStateRecorder.name);
-  readonly heldBy = listenerIdentity();
   private pendingStates = new Map<number, StateWrite>();
   private pendingRelays = new Map<number, number>();
   /** The last state recorded per registration, so that repeating it writes nothing. */
@@ -25,7 +24,10 @@ export class RegistrationStateRecorder implements OnModuleInit, BeforeApplicatio
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
 
-  constructor(private readonly states: RegistrationStateRepository) {}
+  constructor(
+    private readonly states: RegistrationStateRepository,
+    private readonly membership: MembershipService,
+  ) {}
 
   onModuleInit(): void {
     this.timer = setInterval(() => void this.flush(), STATE_FLUSH_INTERVAL_MS);
@@ -96,7 +98,9 @@ export class RegistrationStateRecorder implements OnModuleInit, BeforeApplicatio
     this.pendingStates = new Map();
     this.pendingRelays = new Map();
     try {
-      if (states.size > 0) await this.states.writeStates([...states.values()], this.heldBy);
+      // `heldBy` is the listener's id as its heartbeat row and the status page show it
+      if (states.size > 0)
+        await this.states.writeStates([...states.values()], this.membership.nodeId);
       if (relays.size > 0)
         await this.states.writeRelayedAt([...relays].map(([id, at]) => ({ id, at })));
     } catch (error) {
