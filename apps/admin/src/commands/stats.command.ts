@@ -1,4 +1,4 @@
-import { ClusterReportRepository, CountBy, REPORTED_STATES, STATE_NOT_RECORDED } from '@app/database';
+import { ClusterReportRepository, CountBy, listenerAsJson, REPORTED_STATES, STATE_NOT_RECORDED } from '@app/database';
 import { AdminCommand, CommandContext, EXIT, ExitCode, noArguments } from './command-context';
 import { duration, isoTime, textTable } from './text-table';
 
@@ -51,14 +51,7 @@ export const statsCommand: AdminCommand = {
           byInstanceAndState: Object.fromEntries(byInstance.map((i) => [i.instanceUrl, i.byState])),
           byApp: record(byApp),
           removedByReason: record(removed),
-          listeners: listeners.map((l) => ({
-            id: l.id,
-            liveness: l.liveness,
-            heartbeatAt: isoTime(l.heartbeatAt),
-            heartbeatAgeSeconds: Math.max(0, Math.round((now - l.heartbeatAt) / 1000)),
-            streamsOpen: l.streamsOpen,
-            startedAt: isoTime(l.startedAt),
-          })),
+          listeners: listeners.map((l) => listenerAsJson(l, now)),
           listenerTimeoutMs: timeoutMs,
           retryQueue: {
             depth: retryQueue.depth,

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { SETTINGS, Settings } from '@app/config';
-import { ClusterReportRepository, CountBy, InstanceStateCounts, ListenerLiveness } from '@app/database';
+import { ClusterReportRepository, CountBy, InstanceStateCounts, ListenerLiveness, listenerAsJson } from '@app/database';
 import { MetricsService } from '@app/observability';
 import { staleReconcileAfterMs } from '../health/health.controller';
 import { MembershipService } from '../membership/membership.service';
@@ -105,14 +105,7 @@ export class ClusterStatusService {
         lastReconcileAt: lastSuccess === undefined ? null : iso(lastSuccess),
         reconcileFresh: this.reconcile.successAgeMs(now) <= staleReconcileAfterMs(this.settings.listener.pollIntervalMs),
       },
-      listeners: listeners.map((l) => ({
-        id: l.id,
-        liveness: l.liveness,
-        heartbeatAt: iso(l.heartbeatAt),
-        heartbeatAgeSeconds: Math.max(0, Math.round((now - l.heartbeatAt) / 1000)),
-        streamsOpen: l.streamsOpen,
-        startedAt: iso(l.startedAt),
-      })),
+      listeners: listeners.map((l) => listenerAsJson(l, now)),
       listenerTimeoutMs: timeoutMs,
       registrations: { total, byState, byInstance, byApp },
       removedByReason,

@@ -81,6 +81,18 @@ export interface ListenerReport {
   liveness: ListenerLiveness;
 }
 
+/** A listener as JSON shows it (admin `stats --json`, the status page's /status.json): times as ISO text. */
+export function listenerAsJson(listener: ListenerReport, now: number) {
+  return {
+    id: listener.id,
+    liveness: listener.liveness,
+    heartbeatAt: new Date(listener.heartbeatAt).toISOString(),
+    heartbeatAgeSeconds: Math.max(0, Math.round((now - listener.heartbeatAt) / 1000)),
+    streamsOpen: listener.streamsOpen,
+    startedAt: new Date(listener.startedAt).toISOString(),
+  };
+}
+
 /** The head of one registration's retry queue: why its callback is failing. */
 export interface FailingRegistration extends RegistrationKey {
   id: number;
