@@ -276,6 +276,23 @@ describe('CatchUpService', () => {
     ]);
   });
 
+  it('catches up from the newest live event, not from the floor, when the stream reopened while the floor was fetched', async () => {
+    let answer!: (page: Page) => void;
+    answers.push(() => new Promise((resolve) => (answer = resolve)));
+    service.opened(source({ lastNotificationId: null }));
+    service.relay(live('50'));
+    book.settled(7, '50');
+    // the stream drops and comes back; 90 was made while it was away
+    service.opened(source({ lastNotificationId: null }));
+    answer({ items: [item('90')] });
+    await settle();
+    await settle();
+    expect(requests.map((r) => [r.limit, r.sinceId])).toEqual([
+      [1, undefined],
+      [6, '50'],
+    ]);
+  });
+
   it('runs once more when the stream reopened during a catch-up', async () => {
     let answer!: (page: Page) => void;
     answers.push(() => new Promise((resolve) => (answer = resolve)));

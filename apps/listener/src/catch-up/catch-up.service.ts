@@ -258,8 +258,17 @@ export class CatchUpService implements OnModuleDestroy {
     try {
       const page = await this.request(seam, { limit: 1 });
       if (!this.isCurrent(seam)) return;
-      // an empty account: every id is newer than "0", numeric or not
-      this.book.advanceTo(source.registration.id, page.items[0]?.key ?? '0');
+      const liveCursor = this.book.catchUpFrom(source.registration.id);
+      if (seam.again && liveCursor !== null) {
+        // the stream dropped while the floor was fetched, so the answer may list what that gap hid:
+        // the run that follows catches up from the newest live event instead
+        this.logger.debug(
+          `catch-up floor for ${registrationLabel(source.registration)} not taken: its stream reopened meanwhile`,
+        );
+      } else {
+        // an empty account: every id is newer than "0", numeric or not
+        this.book.advanceTo(source.registration.id, page.items[0]?.key ?? '0');
+      }
       this.count('floor');
       this.logger.debug(`catch-up floor taken for ${registrationLabel(source.registration)}`);
       seam.attempt = 0;
