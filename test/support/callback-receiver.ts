@@ -133,7 +133,8 @@ export class CallbackReceiver {
       {
         timeoutMs,
         intervalMs: 10,
-        what: `${count} delivered callback(s) to ${path ?? 'the receiver'} (have ${this.delivered(path).length})`,
+        what: () =>
+          `${count} delivered callback(s) to ${path ?? 'the receiver'} (have ${this.delivered(path).length})`,
       },
     );
   }

@@ -4,7 +4,8 @@
  */
 export async function waitFor<T>(
   condition: () => T | Promise<T>,
-  options: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+  /** `what` may be a function, to say how far things got when the wait times out. */
+  options: { timeoutMs?: number; intervalMs?: number; what?: string | (() => string) } = {},
 ): Promise<NonNullable<T>> {
   const deadline = Date.now() + (options.timeoutMs ?? 20_000);
   let lastError: unknown;
@@ -17,7 +18,8 @@ export async function waitFor<T>(
     }
     if (Date.now() > deadline) {
       const reason = lastError instanceof Error ? `: ${lastError.message}` : '';
-      throw new Error(`timed out waiting for ${options.what ?? 'condition'}${reason}`);
+      const what = typeof options.what === 'function' ? options.what() : options.what;
+      throw new Error(`timed out waiting for ${what ?? 'condition'}${reason}`);
     }
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 50));
   }
