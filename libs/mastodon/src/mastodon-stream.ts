@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import WebSocket, { ClientOptions, RawData } from 'ws';
 import type { ClientRequest, IncomingMessage } from 'node:http';
+import { createSecureContext, SecureContext } from 'node:tls';
 import { publicOnlyLookup, RefusedAddressError, redirectAllowed } from './address-guard.service';
 
 /** Why a stream ended; the label set of msl_stream_failures_total (with instance_info, decided before connecting). */
@@ -85,6 +86,18 @@ export function classifyStreamError(error: Error & { code?: string }): {
   return { reason: 'network', detail };
 }
 
+let secureContext: SecureContext | undefined;
+
+/**
+ * One TLS context (the default roots, NODE_EXTRA_CA_CERTS included) for every
+ * wss:// stream: contexts are identical, and sharing one keeps tens of
+ * thousands of streams from holding a copy each.
+ */
+function sharedSecureContext(): SecureContext {
+  secureContext ??= createSecureContext();
+  return secureContext;
+}
+
 /**
  * One WebSocket to a Mastodon streaming API, for one registration. The token
  * travels only in the Authorization header. Reconnecting is the owner's
@@ -109,7 +122,10 @@ export class MastodonStream<C> {
   }
 
   open(options: MastodonStreamOptions): void {
-    const clientOptions: ClientOptions & { lookup?: typeof publicOnlyLookup } = {
+    const clientOptions: ClientOptions & {
+      lookup?: typeof publicOnlyLookup;
+      secureContext?: SecureContext;
+    } = {
       headers: {
         Authorization: `Bearer ${options.accessToken}`,
         'User-Agent': options.userAgent ?? 'mastodon-streaming-listener',
@@ -120,6 +136,8 @@ export class MastodonStream<C> {
       followRedirects: true,
       maxRedirects: options.maxRedirects ?? STREAM_MAX_REDIRECTS,
       lookup: options.guard ? publicOnlyLookup : undefined,
+      // unused by ws:// streams; a wss:// one without it builds a context of its own (about 20 KB each)
+      secureContext: sharedSecureContext(),
     };
     let socket: WebSocket;
     try {
