@@ -45,7 +45,10 @@ export class ReceivedPushRelayService implements OnModuleInit, OnModuleDestroy {
   private lastStragglerScan = 0;
   private lastPurge = 0;
   private running: Promise<void> | undefined;
-  /** Pushes being handled now (a straggler scan must not take them twice). */
+  /**
+   * Pushes being handled now, or handled and not yet stamped in the table: a
+   * straggler scan reading the table meanwhile must not take them again.
+   */
   private readonly inFlight = new Set<string>();
   /** Per registration, the end of its chain of pushes being handed on (order within a registration). */
   private readonly chains = new Map<number, Promise<void>>();
@@ -153,6 +156,7 @@ export class ReceivedPushRelayService implements OnModuleInit, OnModuleDestroy {
       this.inFlight.delete(push.id);
       return;
     }
+    let handled = false;
     await this.acquireFetch();
     try {
       const json = await this.client.notification(this.registry.target(served), push.notificationId);
@@ -171,13 +175,16 @@ export class ReceivedPushRelayService implements OnModuleInit, OnModuleDestroy {
       });
       this.recorder.relayed(registration.id, at);
       this.done(push, 'relayed');
+      handled = true;
     } catch (error) {
       const failure = error instanceof MastodonRestError ? error : undefined;
       if (failure?.status === 404) {
         // deleted or dismissed since the push: nothing to relay
         this.done(push, 'not_found');
+        handled = true;
       } else if (failure?.failure === 'unauthorized' || failure?.failure === 'forbidden') {
         this.done(push, 'refused_token');
+        handled = true;
         this.registry.refused(
           push.registrationId,
           failure.failure === 'unauthorized' ? 'revoked' : 'scope',
@@ -191,13 +198,15 @@ export class ReceivedPushRelayService implements OnModuleInit, OnModuleDestroy {
         );
       }
     } finally {
-      this.inFlight.delete(push.id);
+      // a handled push stays in flight until writeFinished has stamped it
+      if (!handled) this.inFlight.delete(push.id);
       this.releaseFetch();
     }
   }
 
   private done(push: ReceivedPush, outcome: PushRelayOutcome): void {
     this.outcomes.inc({ outcome });
+    this.inFlight.add(push.id);
     this.finished.push(push.id);
   }
 
@@ -208,6 +217,7 @@ export class ReceivedPushRelayService implements OnModuleInit, OnModuleDestroy {
     this.finished = [];
     try {
       await this.pushes.markRelayed(ids, Date.now());
+      for (const id of ids) this.inFlight.delete(id);
     } catch (error) {
       this.finished.push(...ids);
       throw error;

@@ -40,6 +40,8 @@ interface WebPushEntry {
   attempt: number;
   retryTimer: NodeJS.Timeout | undefined;
   subscription: PushSubscription | undefined;
+  /** Waiting for its turn to start (see schedule). */
+  queued: boolean;
 }
 
 export type SubscribeOutcome = 'subscribed' | 'adopted' | 'refused' | 'failed' | 'unsubscribed';
@@ -76,6 +78,10 @@ export class WebPushRegistryService implements OnModuleInit, OnModuleDestroy {
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweepTick = 0;
   private stopping = false;
+  /** Subscriptions being made or adopted now, and those waiting their turn (a burst of registrations must not flood the instance). */
+  private active = 0;
+  private readonly waiting: WebPushEntry[] = [];
+  private readonly maxActive: number;
 
   constructor(
     private readonly subscriptions: PushSubscriptionRepository,
@@ -89,6 +95,7 @@ export class WebPushRegistryService implements OnModuleInit, OnModuleDestroy {
     @Inject(SETTINGS) settings: Settings,
   ) {
     this.settings = settings.webPush;
+    this.maxActive = settings.listener.maxOpeningPerInstance;
     this.retry = { baseMs: settings.listener.reconnectBaseMs, maxMs: settings.listener.reconnectMaxMs };
     this.outcomes = metrics.counter(
       'msl_push_subscriptions_total',
@@ -155,10 +162,11 @@ export class WebPushRegistryService implements OnModuleInit, OnModuleDestroy {
         attempt: 0,
         retryTimer: undefined,
         subscription: undefined,
+        queued: false,
       };
       this.entries.set(registration.id, created);
       this.recorder.record(registration.id, 'connecting');
-      void this.start(created);
+      this.schedule(created);
       return;
     }
     const tokenChanged = entry.registration.accessToken !== registration.accessToken;
@@ -197,6 +205,29 @@ export class WebPushRegistryService implements OnModuleInit, OnModuleDestroy {
   /** A registration that asked for Web Push keeps its stream for `reason`: said in its lastError, for /status. */
   explainStream(registrationId: number, reason: string): void {
     this.recorder.record(registrationId, 'connecting', { lastError: reason });
+  }
+
+  /** Starts `entry` when fewer than STREAM_MAX_OPENING_PER_INSTANCE are under way, else queues it. */
+  private schedule(entry: WebPushEntry): void {
+    if (entry.queued) return;
+    if (this.active >= this.maxActive) {
+      entry.queued = true;
+      this.waiting.push(entry);
+      return;
+    }
+    this.active += 1;
+    void this.start(entry).finally(() => {
+      this.active -= 1;
+      while (this.waiting.length > 0 && this.active < this.maxActive) {
+        const next = this.waiting.shift()!;
+        next.queued = false;
+        // stopped or restarted while it waited: its current turn is queued or running already
+        if (this.entries.get(next.registration.id) === next && !this.stopping) {
+          this.schedule(next);
+          break;
+        }
+      }
+    });
   }
 
   /** Adopts the stored subscription when it was made with this token, else makes a new one. */
@@ -310,7 +341,7 @@ export class WebPushRegistryService implements OnModuleInit, OnModuleDestroy {
     const generation = entry.generation;
     entry.retryTimer = setTimeout(() => {
       entry.retryTimer = undefined;
-      if (entry.generation === generation && !this.stopping) void this.start(entry);
+      if (entry.generation === generation && !this.stopping) this.schedule(entry);
     }, delay);
     entry.retryTimer.unref();
     this.recorder.record(entry.registration.id, 'retrying', { lastError: what });
@@ -327,7 +358,8 @@ export class WebPushRegistryService implements OnModuleInit, OnModuleDestroy {
     entry.state = 'subscribing';
     entry.subscription = undefined;
     this.recorder.record(entry.registration.id, 'connecting');
-    void this.subscribe(entry);
+    // its stored subscription names the old token's hash: start() makes a new one
+    this.schedule(entry);
   }
 
   private async unsubscribe(entry: WebPushEntry, why: string): Promise<void> {
