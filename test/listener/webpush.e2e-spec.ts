@@ -74,7 +74,7 @@ describe('listener: the Web Push transport', () => {
         contentEncoding: options.encoding ?? 'aes128gcm',
       },
     );
-    return { headers: details.headers as Record<string, string>, body: details.body };
+    return { headers: details.headers, body: details.body };
   }
 
   async function post(url: string, request: { headers: Record<string, string>; body: Buffer }): Promise<number> {

@@ -27,7 +27,7 @@ export interface FakePushDelivery {
 
 /** What the fake needs from its instance: who the caller is, and its version. */
 export interface PushInstance {
-  readonly version: string;
+  version(): string;
   /** The token of an accepted bearer, or the status to answer (401 unknown token, 403 missing scope). */
   authorize(req: http.IncomingMessage, scope: string): { token: string } | { status: number };
 }
@@ -153,7 +153,7 @@ export class FakeMastodonPush {
     notificationId = '',
     vapid: { publicKey: string; privateKey: string } = this.vapid,
   ): Promise<number> {
-    const encoding = encodingFor(this.instance.version, subscription.standard);
+    const encoding = encodingFor(this.instance.version(), subscription.standard);
     const details = webpush.generateRequestDetails(
       { endpoint: subscription.endpoint, keys: { p256dh: subscription.p256dh, auth: subscription.auth } },
       payload,

@@ -178,11 +178,8 @@ export class FakeMastodon {
   ) {
     this.version = options.version ?? '4.3.0';
     this.streamingApi = options.streamingApi;
-    const fake = this;
     this.push = new FakeMastodonPush({
-      get version() {
-        return fake.version;
-      },
+      version: () => this.version,
       authorize: (req, scope) => this.authorize(req, scope),
     });
     this.push.record = options.record !== false;

@@ -17,7 +17,7 @@ function header(request: FastifyRequest, name: string): string | undefined {
  */
 export function registerPushRoute(app: NestFastifyApplication, maxBytes: number): void {
   const receiver = app.get(PushReceiverService);
-  const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
+  const fastify: FastifyInstance = app.getHttpAdapter().getInstance();
   void fastify.register((scope, _options, done) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBytes }, (_request, body, next) =>
