@@ -925,6 +925,7 @@ describe('registration API (POST /register, POST /unregister)', () => {
         'access_token',
         'callback_url',
         'endpoint',
+        'transport',
       ]);
       expect(register.required?.sort()).toEqual([
         'access_token',
