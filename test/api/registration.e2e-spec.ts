@@ -975,6 +975,7 @@ describe('registration API (POST /register, POST /unregister)', () => {
       expect(answerSchema.state.enum).toEqual([
         'connecting',
         'streaming',
+        'subscribed',
         'retrying',
         'unauthorized',
         'removed',
