@@ -10,6 +10,7 @@ import { preciseNow, summarize } from './latency-stats';
 import { relayFigures } from './relay-figures';
 import { cpuSeconds, rssMb } from './process-usage';
 import { RegisterClient } from './register-client';
+import { webPushMode } from './webpush-mode';
 
 const ROOT = path.resolve(__dirname, '../../..'); // dist/bench/src -> project root
 const DIST = path.join(ROOT, 'dist');
@@ -704,7 +705,22 @@ async function main(): Promise<void> {
   const db = await createBenchDatabase((line) => log(line));
   children.onInterrupt = () => db.stop();
   try {
-    if (args.mode === 'failover' || (args.mode === 'stream' && isCluster(args))) await clusterMode(args, db);
+    if (args.transport === 'webpush')
+      await webPushMode(args, db, {
+        children,
+        appId: APP_ID,
+        appSecret: APP_SECRET,
+        log,
+        progress,
+        startApp,
+        waitHealthy,
+        writeConfig,
+        freePort,
+        saveResult,
+        printTable,
+        runContext,
+      });
+    else if (args.mode === 'failover' || (args.mode === 'stream' && isCluster(args))) await clusterMode(args, db);
     else if (args.mode === 'stream') await streamMode(args, db);
     else if (args.mode === 'recovery') await recoveryMode(args, db);
     else await registerMode(args, db);

@@ -9,6 +9,7 @@ export interface RegisterForm {
   access_token: string;
   callback_url: string;
   endpoint?: string;
+  transport?: string;
 }
 
 /** POSTs form-encoded registrations over keep-alive connections, as app servers do. */

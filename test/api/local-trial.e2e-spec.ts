@@ -150,7 +150,7 @@ describe('the local trial: README curl examples and the OpenAPI document', () =>
     ]);
 
     for (const tag of document.tags) expect(tag.description).toEqual(expect.any(String));
-    expect(document.tags.map((t) => t.name).sort()).toEqual(['health', 'registrations']);
+    expect(document.tags.map((t) => t.name).sort()).toEqual(['health', 'registrations', 'webpush']);
 
     // what Try it out sends: every property's example
     const body = (schema: string) =>

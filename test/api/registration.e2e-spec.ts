@@ -925,6 +925,7 @@ describe('registration API (POST /register, POST /unregister)', () => {
         'access_token',
         'callback_url',
         'endpoint',
+        'transport',
       ]);
       expect(register.required?.sort()).toEqual([
         'access_token',
@@ -974,6 +975,7 @@ describe('registration API (POST /register, POST /unregister)', () => {
       expect(answerSchema.state.enum).toEqual([
         'connecting',
         'streaming',
+        'subscribed',
         'retrying',
         'unauthorized',
         'removed',

@@ -33,6 +33,8 @@ export interface HarnessOptions {
   callbackPrefixes?: string[];
   apiEnv?: Record<string, string>;
   listenerEnv?: Record<string, string>;
+  /** Set PUBLIC_URL to the api's own address, where the fake instances push. */
+  publicUrl?: boolean;
 }
 
 export interface RegisterFields {
@@ -43,6 +45,7 @@ export interface RegisterFields {
   /** A whole callback URL, instead of `callbackPath` on the harness's receiver. */
   callbackUrl?: string;
   endpoint?: string;
+  transport?: string;
   appId?: string;
   appSecret?: string;
 }
@@ -100,6 +103,7 @@ export class ListenerHarness {
         fields.callbackUrl ?? this.receiver.url(fields.callbackPath ?? `/cb/${fields.tag}`),
     };
     if (fields.endpoint) body.endpoint = fields.endpoint;
+    if (fields.transport) body.transport = fields.transport;
     return fetch(`http://127.0.0.1:${this.apiPort}/register`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
@@ -310,6 +314,7 @@ export class ListenerHarness {
       LISTENER_PORT: String(this.listenerPort),
       LOG_LEVEL: 'debug',
       ...FAST_LISTENER_ENV,
+      ...(options.publicUrl ? { PUBLIC_URL: `http://127.0.0.1:${this.apiPort}` } : {}),
       ...(options.env ?? {}),
     };
     this.listenerEnv = { ...common, ...(options.listenerEnv ?? {}) };

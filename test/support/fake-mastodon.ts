@@ -3,6 +3,7 @@ import * as https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import { FakeMastodonPush } from './fake-mastodon-push';
 
 /**
  * A fake Mastodon instance for tests and the benchmark: a real HTTP and
@@ -166,6 +167,10 @@ export class FakeMastodon {
   restDelayMs = 0;
   /** REST requests to the lists that arrived (answered or not yet). */
   restArrivals = 0;
+  /** The Web Push side: subscriptions and encrypted pushes (see FakeMastodonPush). */
+  readonly push: FakeMastodonPush;
+  /** Single notifications read by id (`GET /api/v1/notifications/<id>`). */
+  notificationReads = 0;
 
   private constructor(
     private readonly server: http.Server,
@@ -173,6 +178,11 @@ export class FakeMastodon {
   ) {
     this.version = options.version ?? '4.3.0';
     this.streamingApi = options.streamingApi;
+    this.push = new FakeMastodonPush({
+      version: () => this.version,
+      authorize: (req, scope) => this.authorize(req, scope),
+    });
+    this.push.record = options.record !== false;
     this.wss = new WebSocketServer({
       noServer: true,
       perMessageDeflate: false,
@@ -358,6 +368,7 @@ export class FakeMastodon {
       this.notificationStore.set(token, list);
     }
     list.push(stored);
+    void this.push.deliver(token, id);
     for (const connection of this.byToken.get(token) ?? []) {
       if (connection.record.stream === 'direct') continue;
       const { data } = encodeFrame(
@@ -457,6 +468,14 @@ export class FakeMastodon {
 
   private handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
+    if (path === '/api/v1/push/subscription') {
+      this.push.handle(req, res);
+      return;
+    }
+    if (req.method === 'GET' && /^\/api\/v1\/notifications\/[^/]+$/.test(path)) {
+      this.answerNotification(req, res, decodeURIComponent(path.slice('/api/v1/notifications/'.length)));
+      return;
+    }
     if (req.method === 'GET' && REST_COLLECTIONS.has(path)) {
       this.handleList(req, res, path);
       return;
@@ -483,6 +502,32 @@ export class FakeMastodon {
         urls: this.streamingApi === undefined ? {} : { streaming_api: this.streamingApi },
       });
     res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' }).end(body);
+  }
+
+  /** The bearer of `req` when it may use `scope`; else the status Mastodon answers (401 unknown token, 403 scope). */
+  authorize(req: http.IncomingMessage, scope: string): { token: string } | { status: number } {
+    const token = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
+    if (!token || !(this.tokens.has(token) || this.options.acceptToken?.(token)))
+      return { status: (token && this.refusedTokens.get(token)) || 401 };
+    const scopes = this.tokenScopes.get(token);
+    if (scopes && !scopeCovers(scopes, scope)) return { status: 403 };
+    return { token };
+  }
+
+  /** `GET /api/v1/notifications/<id>`: the token's notification as stored, else 404. */
+  private answerNotification(req: http.IncomingMessage, res: http.ServerResponse, id: string): void {
+    this.notificationReads += 1;
+    const answer = (status: number, body: string): void => {
+      res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8' }).end(body);
+    };
+    const caller = this.authorize(req, 'read:notifications');
+    if ('status' in caller) return answer(caller.status, '{"error":"The access token is invalid"}');
+    const found = this.notificationStore.get(caller.token)?.find((item) => item.key === id);
+    if (found) return answer(200, found.json);
+    // the benchmark's instance accepts any token and keeps nothing: it answers what it would have stored
+    if (this.options.acceptToken && /^[0-9]+$/.test(id))
+      return answer(200, JSON.stringify({ id, type: 'mention', created_at: new Date().toISOString() }));
+    answer(404, '{"error":"Record not found"}');
   }
 
   /**

@@ -6,6 +6,7 @@ import { ApiModule } from './api.module';
 import { configureHttp } from './http/configure-http';
 import { answerFrameworkError } from './http/framework-errors';
 import { setupOpenApi } from './http/openapi';
+import { registerPushRoute } from './push/push-route';
 
 /** Builds the registration API and starts listening on PORT. */
 export async function createApiApp(settings: Settings): Promise<NestFastifyApplication> {
@@ -17,6 +18,7 @@ export async function createApiApp(settings: Settings): Promise<NestFastifyAppli
   );
   app.useLogger(app.get(BootstrapQuietLogger));
   configureHttp(app, settings.api.bodyLimitBytes, app.get(MetricsService));
+  registerPushRoute(app, settings.webPush.maxPushBytes);
   setupOpenApi(app);
   await app.listen(settings.api.port, settings.api.host);
   logListening(app, 'api', settings.api.host, ['/register', '/unregister', '/docs', '/health', '/metrics']);

@@ -6,6 +6,7 @@ import { LoggingModule, MetricsModule } from '@app/observability';
 import { HealthModule } from './health/health.module';
 import { ApiExceptionFilter } from './http/api-exception.filter';
 import { createValidationPipe } from './http/validation.pipe';
+import { PushModule } from './push/push.module';
 import { RegistrationMetrics } from './registrations/registration-metrics.service';
 import { RegistrationsModule } from './registrations/registrations.module';
 
@@ -20,6 +21,7 @@ export class ApiModule {
         DatabaseModule.forRootAsync(),
         MetricsModule,
         RegistrationsModule,
+        PushModule,
         HealthModule,
       ],
       providers: [

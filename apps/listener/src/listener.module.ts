@@ -21,6 +21,8 @@ import { ClusterStatusService } from './status/cluster-status.service';
 import { StatusController } from './status/status.controller';
 import { StatusAccessGuard } from './status/status-access.guard';
 import { StreamRegistryService } from './streams/stream-registry.service';
+import { ReceivedPushRelayService } from './webpush/received-push-relay.service';
+import { WebPushRegistryService } from './webpush/web-push-registry.service';
 
 /**
  * The listener: reconcile loop → stream registry → event router → callback
@@ -53,6 +55,8 @@ export class ListenerModule {
         RegistrationRemovalService,
         EventRouterService,
         StreamRegistryService,
+        WebPushRegistryService,
+        ReceivedPushRelayService,
         ReconcileService,
         ClusterStatusService,
         StatusAccessGuard,

@@ -74,6 +74,10 @@ function IsHttpUrl(): PropertyDecorator {
   });
 }
 
+/** How a registration's events reach this server: a WebSocket per user, or Web Push from the instance. */
+export const TRANSPORTS = ['stream', 'webpush'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+
 /** Events an app may receive from its users' streams (`events` in app_map). */
 export const RELAYABLE_EVENTS = ['notification', 'conversation', 'notifications_merged'] as const;
 export type RelayableEvent = (typeof RELAYABLE_EVENTS)[number];
@@ -158,6 +162,11 @@ export class InstanceEntry {
   @IsOptional()
   @IsBoolean()
   allowPrivateAddress?: boolean;
+
+  /** Transport of this instance's registrations that name none (`stream` when absent). */
+  @IsOptional()
+  @IsIn(TRANSPORTS)
+  transport?: Transport;
 }
 
 export interface AppMap {
@@ -184,6 +193,7 @@ const INSTANCE_KEYS = [
   'maxConnections',
   'maxOpening',
   'allowPrivateAddress',
+  'transport',
 ];
 
 function firstConstraint(errors: ValidationError[]): { property: string; message: string } {

@@ -113,6 +113,26 @@ class EnvReader {
     return value;
   }
 
+  /**
+   * The base URL instances POST pushes to: http(s), no credentials, query or
+   * fragment; stored without a trailing slash so that `/push/<id>` is appended as is.
+   */
+  publicUrl(name: string): string | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      return this.fail(name, 'must be an http:// or https:// URL', value);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+      this.fail(name, 'must be an http:// or https:// URL', value);
+    if (url.username || url.password || url.search || url.hash)
+      this.fail(name, 'must not contain credentials, a query or a fragment', value);
+    return url.href.replace(/\/+$/, '');
+  }
+
   key(name: string): Buffer | undefined {
     const value = this.raw(name);
     return value === undefined ? undefined : parseEncryptionKey(name, value);
@@ -209,6 +229,13 @@ export function parseSettings(env: RawEnv, cwd = process.cwd()): Settings {
       maxConcurrencyPerInstance: r.int('CATCHUP_MAX_CONCURRENCY_PER_INSTANCE', 8, 1, 1_000),
       retryBaseMs: r.int('CATCHUP_RETRY_BASE_MS', 1_000, 10, 3_600_000),
       retryMaxMs: r.int('CATCHUP_RETRY_MAX_MS', 300_000, 10, 86_400_000),
+    },
+    webPush: {
+      publicUrl: r.publicUrl('PUBLIC_URL'),
+      maxPushBytes: r.int('PUSH_MAX_BYTES', 8_192, 256, 65_536),
+      pollIntervalMs: r.int('PUSH_POLL_INTERVAL_MS', 100, 10, 60_000),
+      sweepIntervalMs: r.int('PUSH_SWEEP_INTERVAL_MS', 900_000, 1_000, 86_400_000),
+      retentionHours: r.int('PUSH_RETENTION_HOURS', 48, 1, 24 * 30),
     },
     callback: {
       timeoutMs: r.int('CALLBACK_TIMEOUT_MS', 10_000, 100, 600_000),

@@ -92,6 +92,19 @@ export interface Settings {
     retryBaseMs: number;
     retryMaxMs: number;
   };
+  /** The Web Push transport (see the README's "Web Push transport"). */
+  webPush: {
+    /** Base URL at which instances reach this server's api (`{publicUrl}/push/<id>`); unset: no Web Push. */
+    publicUrl?: string;
+    /** Largest push body the api accepts, in bytes. */
+    maxPushBytes: number;
+    /** How often the listener looks for received pushes to relay. */
+    pollIntervalMs: number;
+    /** How often each Web Push registration's notifications are fetched from its cursor (pushes an instance gave up on). */
+    sweepIntervalMs: number;
+    /** Received pushes are remembered this long to recognise replays, then deleted. */
+    retentionHours: number;
+  };
   callback: {
     timeoutMs: number;
     retryDeadlineHours: number;

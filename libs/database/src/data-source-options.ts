@@ -2,10 +2,18 @@ import { DataSourceOptions } from 'typeorm';
 import { ServerDatabaseSettings } from '@app/config';
 import { ListenerNodeEntity } from './entities/listener-node.entity';
 import { PendingDeliveryEntity } from './entities/pending-delivery.entity';
+import { PushSubscriptionEntity } from './entities/push-subscription.entity';
+import { ReceivedPushEntity } from './entities/received-push.entity';
 import { RegistrationEntity } from './entities/registration.entity';
 import { MIGRATIONS } from './migrations';
 
-export const ENTITIES = [RegistrationEntity, PendingDeliveryEntity, ListenerNodeEntity];
+export const ENTITIES = [
+  RegistrationEntity,
+  PendingDeliveryEntity,
+  ListenerNodeEntity,
+  PushSubscriptionEntity,
+  ReceivedPushEntity,
+];
 export const MIGRATIONS_TABLE = 'stream_listener_migrations';
 
 /** TypeORM options for any supported dialect; entities and migrations are listed, never globbed. */

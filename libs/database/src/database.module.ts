@@ -6,6 +6,8 @@ import { DatabaseHealthService } from './database-health.service';
 import { ClusterReportRepository } from './repositories/cluster-report.repository';
 import { ListenerNodeRepository } from './repositories/listener-node.repository';
 import { PendingDeliveryRepository } from './repositories/pending-delivery.repository';
+import { PushSubscriptionRepository } from './repositories/push-subscription.repository';
+import { ReceivedPushRepository } from './repositories/received-push.repository';
 import { RegistrationRepository } from './repositories/registration.repository';
 import { RegistrationStateRepository } from './repositories/registration-state.repository';
 
@@ -15,6 +17,8 @@ const REPOSITORIES = [
   PendingDeliveryRepository,
   ClusterReportRepository,
   ListenerNodeRepository,
+  PushSubscriptionRepository,
+  ReceivedPushRepository,
   DatabaseHealthService,
 ];
 

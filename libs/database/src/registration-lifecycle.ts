@@ -2,6 +2,7 @@
  * Where a registration is in its life, as the listener records it:
  * - `connecting`: registered (or its token or endpoint changed), its first stream is opening;
  * - `streaming`: its stream is open;
+ * - `subscribed`: its Web Push subscription is made: the instance pushes, no stream is held;
  * - `retrying`: its stream failed or dropped and is reconnecting with backoff;
  * - `unauthorized`: Mastodon refused its token; it is being removed (it stays in this
  *   state only when it was renewed meanwhile, until the new token's stream opens);
@@ -11,6 +12,7 @@
 export const REGISTRATION_STATES = [
   'connecting',
   'streaming',
+  'subscribed',
   'retrying',
   'unauthorized',
   'removed',

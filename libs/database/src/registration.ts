@@ -1,4 +1,4 @@
-import { StreamEndpoint } from '@app/config';
+import { StreamEndpoint, Transport } from '@app/config';
 
 /** Identifies a registration the way app servers do. */
 export interface RegistrationKey {
@@ -15,6 +15,8 @@ export interface Registration extends RegistrationKey {
   appSecretHash: string;
   callbackUrl: string;
   endpoint: StreamEndpoint | null;
+  /** The transport asked for; null or absent: the instance's (instance_map), else `stream`. */
+  transport?: Transport | null;
   /**
    * The catch-up cursor as stored when the row was read: the newest Mastodon
    * id delivered or durably queued; null (or absent) before the first open.
@@ -29,6 +31,8 @@ export interface RegistrationWrite extends RegistrationKey {
   appSecretHash: string;
   callbackUrl: string;
   endpoint: StreamEndpoint | null;
+  /** Absent: null (the instance's transport). */
+  transport?: Transport | null;
   lastUpdate: number;
 }
 

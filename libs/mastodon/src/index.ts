@@ -3,6 +3,7 @@ export * from './instance-info.service';
 export * from './instance-version';
 export * from './mastodon-stream';
 export * from './mastodon.module';
+export * from './push';
 export * from './rest';
 export * from './stream-target.service';
 export * from './streaming-frame.parser';

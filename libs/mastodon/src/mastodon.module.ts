@@ -9,6 +9,7 @@ import {
   InstanceInfoService,
 } from './instance-info.service';
 import { MastodonStreamFactory } from './mastodon-stream';
+import { MastodonPushClient } from './push/mastodon-push.client';
 import { MastodonRestClient } from './rest/mastodon-rest.client';
 import { StreamTargetService } from './stream-target.service';
 
@@ -38,6 +39,7 @@ const AGENT_OPTIONS = { keepAlive: true, maxSockets: 8, maxFreeSockets: 2, timeo
     StreamTargetService,
     MastodonStreamFactory,
     MastodonRestClient,
+    MastodonPushClient,
   ],
   exports: [
     AddressGuardService,
@@ -45,6 +47,7 @@ const AGENT_OPTIONS = { keepAlive: true, maxSockets: 8, maxFreeSockets: 2, timeo
     StreamTargetService,
     MastodonStreamFactory,
     MastodonRestClient,
+    MastodonPushClient,
   ],
 })
 export class MastodonModule {}

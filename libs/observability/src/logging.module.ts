@@ -2,15 +2,16 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Settings } from '@app/config';
+import { pathForLog } from '@app/security';
 import { BootstrapQuietLogger } from './bootstrap-quiet.logger';
 import { processLogger } from './process-logger';
 
-/** Probes, scrapes and documentation: logged at debug, or they would drown everything else. */
-const QUIET_ROUTE = /^\/(health|metrics|docs|status)(\.json|-json|\/|$)/;
+/** Probes, scrapes, documentation and accepted Web Pushes: logged at debug, or they would drown everything else. */
+const QUIET_ROUTE = /^\/(health|metrics|docs|status|push)(\.json|-json|\/|$)/;
 
-/** The path of a request without its query string: some clients put tokens there, and `?token=` opens the status page. */
+/** The path of a request without its query string (some clients put tokens there, and `?token=` opens the status page) or a push id. */
 function pathOf(req: IncomingMessage & { originalUrl?: string }): string {
-  return String(req.originalUrl ?? req.url ?? '').split('?')[0];
+  return pathForLog(String(req.originalUrl ?? req.url ?? ''));
 }
 
 /**
@@ -32,7 +33,7 @@ export class LoggingModule {
               req: (req: { id: string; method: string; url: string }) => ({
                 id: req.id,
                 method: req.method,
-                url: String(req.url).split('?')[0],
+                url: pathForLog(String(req.url)),
               }),
               res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
             },

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { Writable } from 'node:stream';
-import { REDACTED_LOG_PATHS, urlForLog } from './redaction';
+import { pathForLog, REDACTED_LOG_PATHS, urlForLog } from './redaction';
 
 describe('urlForLog', () => {
   it('keeps origin and path, drops query string, fragment and credentials', () => {
@@ -55,5 +55,13 @@ describe('REDACTED_LOG_PATHS', () => {
     expect(line).toContain('"kept":"visible"');
     for (const secret of 'abcdefghijklmnopqrstuv'.split(''))
       expect(line).not.toMatch(new RegExp(`-${secret}"`));
+  });
+});
+
+describe('pathForLog', () => {
+  it('drops the query and the Web Push id', () => {
+    expect(pathForLog('/push/abcDEF_-123?x=1')).toBe('/push/[redacted]');
+    expect(pathForLog('/register?token=x')).toBe('/register');
+    expect(pathForLog('/pushy/abc')).toBe('/pushy/abc');
   });
 });

@@ -37,3 +37,11 @@ export function urlForLog(url: string): string {
     return '[invalid url]';
   }
 }
+
+/** `/push/<id>`: the id is what lets an instance push for a user, so it is never logged. */
+const PUSH_PATH = /^(\/push\/)[^/?#]+/;
+
+/** A request path as logged: no query string, and no Web Push id. */
+export function pathForLog(url: string): string {
+  return url.split('?')[0].replace(PUSH_PATH, '$1[redacted]');
+}

@@ -73,6 +73,58 @@ function addCallbackContract(document: OpenAPIObject): void {
   };
 }
 
+/**
+ * POST /push/<id>, where instances send the Web Pushes of registrations with
+ * transport `webpush`. Served by a Fastify route of its own (binary bodies),
+ * so it is described here rather than by a controller.
+ */
+function addPushEndpoint(document: OpenAPIObject): void {
+  const header = (name: string, description: string) => ({
+    name,
+    in: 'header' as const,
+    required: false,
+    description,
+    schema: { type: 'string' as const },
+  });
+  const error = (description: string) => ({
+    description,
+    content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorResponseDto' } } },
+  });
+  document.paths['/push/{id}'] = {
+    post: {
+      tags: ['webpush'],
+      summary: 'A Web Push from a Mastodon instance (not called by app servers)',
+      description:
+        "The endpoint this server gives an instance in POST /api/v1/push/subscription for a registration with transport `webpush`: " +
+        '`{PUBLIC_URL}/push/<id>`, the id 256 random bits. The body is decrypted with the registration\'s keys (RFC 8291 aes128gcm, ' +
+        "or the older aesgcm with Encryption and Crypto-Key), the VAPID credentials checked against the instance's server_key " +
+        '(RFC 8292: `vapid t=<jwt>, k=<key>`, or `WebPush <jwt>` with Crypto-Key p256ecdsa), the notification_id stored, ' +
+        'and only then is the answer 201; the listener fetches GET /api/v1/notifications/<id> and relays it to the callback. ' +
+        'At most PUSH_MAX_BYTES. Instances delete a subscription on a 4xx other than 408 and 429, so each answer is chosen.',
+      parameters: [
+        { name: 'id', in: 'path', required: true, description: "The subscription's push id.", schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' } },
+        header('Authorization', 'VAPID credentials: `vapid t=<jwt>, k=<key>` or `WebPush <jwt>`.'),
+        header('Content-Encoding', '`aes128gcm` or `aesgcm`.'),
+        header('Crypto-Key', 'aesgcm: `dh=<sender key>`, and `p256ecdsa=<VAPID key>` with the WebPush scheme.'),
+        header('Encryption', 'aesgcm: `salt=<salt>`.'),
+      ],
+      requestBody: {
+        required: true,
+        content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+      },
+      responses: {
+        '201': { description: 'Stored durably (or stored already: a replay is answered alike and relayed once).' },
+        '400': error('Not decryptable with this subscription\'s keys, or no usable notification_id: nothing is relayed.'),
+        '403': error("VAPID credentials missing, expired, for another audience, or not the instance's server_key: nothing is relayed."),
+        '404': error('No such subscription (the instance drops it).'),
+        '410': error('The registration ended or fell back to its stream (the instance drops the subscription).'),
+        '413': error('Larger than PUSH_MAX_BYTES.'),
+        '503': error('The database is unavailable, or the subscription is not stored yet: the instance retries (Retry-After).'),
+      },
+    },
+  };
+}
+
 /** Swagger UI at /docs, the OpenAPI document at /docs-json. */
 export function setupOpenApi(app: NestFastifyApplication): void {
   const config = new DocumentBuilder()
@@ -83,8 +135,10 @@ export function setupOpenApi(app: NestFastifyApplication): void {
     .setVersion('2.0.0')
     .addTag('registrations', 'What app servers call: start, renew and stop relaying for a user.')
     .addTag('health', 'Liveness and database reachability, for probes.')
+    .addTag('webpush', 'Where Mastodon instances push, for registrations with transport webpush.')
     .build();
   const document = SwaggerModule.createDocument(app, config);
   addCallbackContract(document);
+  addPushEndpoint(document);
   SwaggerModule.setup(DOCS_PATH, app, document, { jsonDocumentUrl: `${DOCS_PATH}-json` });
 }

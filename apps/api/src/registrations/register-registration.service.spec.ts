@@ -4,7 +4,7 @@ import {
   Logger,
   UnauthorizedException,
 } from '@nestjs/common';
-import { AppEntry } from '@app/config';
+import { AppEntry, Settings } from '@app/config';
 import { RegistrationRepository } from '@app/database';
 import { hashSecret } from '@app/security';
 import { DatabaseUnavailableException } from '../http/database-errors';
@@ -41,6 +41,18 @@ describe('RegisterRegistrationService', () => {
   let upsert: jest.Mock;
   let record: jest.Mock;
   let service: RegisterRegistrationService;
+  const build = (publicUrl: string | undefined) =>
+    new RegisterRegistrationService(
+      strictStub<RegistrationRules>('rules', {
+        authenticateApp,
+        authorizeInstance,
+        checkInstanceAddress,
+        checkCallbackUrl,
+      }),
+      strictStub<RegistrationRepository>('registrations', { upsert }),
+      strictStub<RegistrationMetrics>('metrics', { record }),
+      { webPush: { publicUrl } } as Settings,
+    );
 
   beforeEach(() => {
     authenticateApp = jest.fn().mockReturnValue(app);
@@ -50,16 +62,7 @@ describe('RegisterRegistrationService', () => {
     checkCallbackUrl = jest.fn().mockResolvedValue('https://push.example.com/normalised-cb');
     upsert = jest.fn().mockResolvedValue('created');
     record = jest.fn();
-    service = new RegisterRegistrationService(
-      strictStub<RegistrationRules>('rules', {
-        authenticateApp,
-        authorizeInstance,
-        checkInstanceAddress,
-        checkCallbackUrl,
-      }),
-      strictStub<RegistrationRepository>('registrations', { upsert }),
-      strictStub<RegistrationMetrics>('metrics', { record }),
-    );
+    service = build(undefined);
     jest.spyOn(Date, 'now').mockReturnValue(1_700_000_000_000);
   });
 
@@ -98,6 +101,7 @@ describe('RegisterRegistrationService', () => {
       appSecretHash: hashSecret('app-secret'),
       callbackUrl: 'https://push.example.com/normalised-cb',
       endpoint: 'direct',
+      transport: null,
       lastUpdate: 1_700_000_000_000,
     });
     expect(record).toHaveBeenCalledWith('register', 'created');
@@ -108,6 +112,28 @@ describe('RegisterRegistrationService', () => {
     await expect(service.register(request())).resolves.toBe('updated');
     expect(upsert.mock.calls[0][0]).toMatchObject({ endpoint: null });
     expect(record).toHaveBeenCalledWith('register', 'updated');
+  });
+
+  it('refuses transport webpush without PUBLIC_URL before writing anything', async () => {
+    await expect(service.register(request({ transport: 'webpush' }))).rejects.toThrow(
+      'transport "webpush" needs PUBLIC_URL, which this server does not set',
+    );
+    expect(upsert).not.toHaveBeenCalled();
+    expect(checkCallbackUrl).not.toHaveBeenCalled();
+  });
+
+  it("refuses an instance configured for webpush without PUBLIC_URL, unless the registration asks for the stream", async () => {
+    authorizeInstance.mockReturnValue({ ...grant, entry: { transport: 'webpush' } });
+    await expect(service.register(request())).rejects.toBeInstanceOf(BadRequestException);
+    expect(upsert).not.toHaveBeenCalled();
+    await expect(service.register(request({ transport: 'stream' }))).resolves.toBe('created');
+    expect(upsert.mock.calls[0][0]).toMatchObject({ transport: 'stream' });
+  });
+
+  it('stores transport webpush when PUBLIC_URL is set', async () => {
+    service = build('https://relay.example');
+    await expect(service.register(request({ transport: 'webpush' }))).resolves.toBe('created');
+    expect(upsert.mock.calls[0][0]).toMatchObject({ transport: 'webpush' });
   });
 
   it.each([

@@ -1,4 +1,5 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { BadRequestException, Inject, Injectable, Logger } from '@nestjs/common';
+import { SETTINGS, Settings } from '@app/config';
 import { RegistrationRepository } from '@app/database';
 import { hashSecret } from '@app/security';
 import { callDatabase } from './database-call';
@@ -20,6 +21,7 @@ export class RegisterRegistrationService {
     private readonly rules: RegistrationRules,
     private readonly registrations: RegistrationRepository,
     private readonly metrics: RegistrationMetrics,
+    @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
 
   async register(request: RegisterDto): Promise<'created' | 'updated'> {
@@ -27,6 +29,13 @@ export class RegisterRegistrationService {
     const app = this.rules.authenticateApp(request.app_id, request.app_secret);
     const grant = this.rules.authorizeInstance(instanceUrl, request.app_id);
     this.rules.checkInstanceAddress(instanceUrl, grant);
+    // checked before anything is written: a Web Push registration without PUBLIC_URL could never receive a push
+    if ((request.transport ?? grant.entry.transport) === 'webpush' && !this.settings.webPush.publicUrl)
+      throw new BadRequestException(
+        request.transport === 'webpush'
+          ? 'transport "webpush" needs PUBLIC_URL, which this server does not set'
+          : 'instance_url is configured for transport "webpush", which needs PUBLIC_URL, which this server does not set',
+      );
     const callbackUrl = await this.rules.checkCallbackUrl(request.callback_url, app);
     const outcome = await callDatabase(this.logger, 'register', () =>
       this.registrations.upsert({
@@ -37,6 +46,7 @@ export class RegisterRegistrationService {
         appSecretHash: hashSecret(request.app_secret),
         callbackUrl,
         endpoint: request.endpoint ?? null,
+        transport: request.transport ?? null,
         lastUpdate: Date.now(),
       }),
     );

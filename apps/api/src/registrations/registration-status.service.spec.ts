@@ -1,6 +1,11 @@
 import { ForbiddenException, Logger, NotFoundException } from '@nestjs/common';
 import { AppConfigService, Settings } from '@app/config';
-import { RegistrationStateRepository, RegistrationStatusRecord } from '@app/database';
+import {
+  PushSubscription,
+  PushSubscriptionRepository,
+  RegistrationStateRepository,
+  RegistrationStatusRecord,
+} from '@app/database';
 import { DatabaseUnavailableException } from '../http/database-errors';
 import { strictStub } from '../../../../test/support/strict-stub';
 import { StatusRequestDto } from './dto/registration-status.dto';
@@ -46,6 +51,7 @@ describe('RegistrationStatusService', () => {
   let findStatusByKey: jest.Mock<Promise<RegistrationStatusRecord | undefined>>;
   let recordOutcome: jest.Mock;
   let instanceEndpoint: string | undefined;
+  let findByRegistration: jest.Mock<Promise<PushSubscription | undefined>>;
   let service: RegistrationStatusService;
 
   beforeEach(() => {
@@ -53,6 +59,7 @@ describe('RegistrationStatusService', () => {
     findStatusByKey = jest.fn().mockResolvedValue(record());
     recordOutcome = jest.fn();
     instanceEndpoint = undefined;
+    findByRegistration = jest.fn().mockResolvedValue(undefined);
     service = new RegistrationStatusService(
       strictStub<RegistrationRules>('rules', { authenticateApp }),
       strictStub<RegistrationStateRepository>('states', { findStatusByKey }),
@@ -61,6 +68,7 @@ describe('RegistrationStatusService', () => {
       }),
       strictStub<RegistrationMetrics>('metrics', { record: recordOutcome }),
       { registrationTtlHours: 72 } as Settings,
+      strictStub<PushSubscriptionRepository>('pushSubscriptions', { findByRegistration }),
     );
   });
 
@@ -126,5 +134,16 @@ describe('RegistrationStatusService', () => {
     expect(findStatusByKey).not.toHaveBeenCalled();
     findStatusByKey.mockRejectedValueOnce(new Error('connection refused'));
     await expect(service.status(request())).rejects.toBeInstanceOf(DatabaseUnavailableException);
+  });
+
+  it('says webpush while the registration has a subscription the instance did not refuse, stream once it fell back', async () => {
+    const subscription = { registrationId: 1, state: 'subscribed' } as PushSubscription;
+    findByRegistration.mockResolvedValue(subscription);
+    expect((await service.status(request())).transport).toBe('webpush');
+    expect(findByRegistration).toHaveBeenCalledWith(1);
+    findByRegistration.mockResolvedValue({ ...subscription, state: 'subscribing' });
+    expect((await service.status(request())).transport).toBe('webpush');
+    findByRegistration.mockResolvedValue({ ...subscription, state: 'refused' });
+    expect((await service.status(request())).transport).toBe('stream');
   });
 });

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
 import { AppConfigService, SETTINGS, Settings } from '@app/config';
-import { RegistrationStateRepository } from '@app/database';
+import { PushSubscriptionRepository, RegistrationStateRepository } from '@app/database';
 import { callDatabase } from './database-call';
 import { RegistrationStatusDto, StatusRequestDto } from './dto/registration-status.dto';
 import { normalizeInstanceUrl } from './instance-url';
@@ -25,6 +25,7 @@ export class RegistrationStatusService {
     private readonly config: AppConfigService,
     private readonly metrics: RegistrationMetrics,
     @Inject(SETTINGS) settings: Settings,
+    private readonly pushSubscriptions: PushSubscriptionRepository,
   ) {
     this.ttlMs = settings.registrationTtlHours * 3_600_000;
   }
@@ -38,6 +39,11 @@ export class RegistrationStatusService {
     // counted as not_found by the exception filter, with the other error answers
     if (!record)
       throw new NotFoundException('no registration for this instance_url, app_id and tag');
+    // a live (or pending) push subscription means Web Push; none, or one the instance refused, the stream
+    const subscription = await callDatabase(this.logger, 'status', () =>
+      this.pushSubscriptions.findByRegistration(record.id),
+    );
+    const transport = subscription && subscription.state !== 'refused' ? 'webpush' : 'stream';
     this.metrics.record('status', 'found');
     const endpoint =
       record.endpointInUse ??
@@ -49,7 +55,7 @@ export class RegistrationStatusService {
       state: record.state ?? 'connecting',
       since: iso(record.state ? (record.stateSince ?? record.lastUpdate) : record.lastUpdate)!,
       endpoint,
-      transport: 'stream',
+      transport,
       expiresAt: iso(record.lastUpdate + this.ttlMs)!,
       lastRelayedAt: iso(record.lastRelayedAt),
       lastError: record.lastError,

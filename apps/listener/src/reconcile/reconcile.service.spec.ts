@@ -9,6 +9,7 @@ import { ListenerMetrics } from '../listener.metrics';
 import { soleMemberStub } from '../membership/membership.mock';
 import type { MembershipService } from '../membership/membership.service';
 import { StreamRegistryService } from '../streams/stream-registry.service';
+import { WebPushRegistryService } from '../webpush/web-push-registry.service';
 import { CHANGE_OVERLAP_MS, RECONCILE_INTERVAL_NAME, ReconcileService } from './reconcile.service';
 
 const HOUR = 3_600_000;
@@ -16,6 +17,7 @@ const settings = {
   registrationTtlHours: 72,
   listener: { pollIntervalMs: 200, fullResyncIntervalMs: 60_000 },
   callback: { timeoutMs: 10_000 },
+  webPush: { publicUrl: undefined },
 } as Settings;
 
 function row(id: number, lastUpdate: number, overrides: Partial<Registration> = {}): Registration {
@@ -171,6 +173,10 @@ describe('ReconcileService', () => {
         },
       }),
       settings,
+      strictStub<WebPushRegistryService>('WebPushRegistryService', {
+        has: () => false,
+        stop: () => false,
+      }),
     );
     for (const level of ['log', 'debug', 'error'] as const) {
       jest

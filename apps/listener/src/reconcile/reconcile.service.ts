@@ -13,6 +13,8 @@ import { RegistrationRemovalService } from '../lifecycle/registration-removal.se
 import { ListenerMetrics } from '../listener.metrics';
 import { MembershipService } from '../membership/membership.service';
 import { StreamRegistryService } from '../streams/stream-registry.service';
+import { chooseTransport } from '../webpush/web-push-policy';
+import { WebPushRegistryService } from '../webpush/web-push-registry.service';
 import { RegistrationPolicy } from './registration-policy';
 
 /**
@@ -74,6 +76,7 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
   private readonly ttlMs: number;
   /** How long a handover waits for a callback in flight of a stream that moved away. */
   private readonly releaseBudgetMs: number;
+  private readonly publicUrl: string | undefined;
 
   constructor(
     private readonly registrations: RegistrationRepository,
@@ -85,7 +88,9 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
     private readonly membership: MembershipService,
     private readonly removal: RegistrationRemovalService,
     @Inject(SETTINGS) settings: Settings,
+    private readonly webPush: WebPushRegistryService,
   ) {
+    this.publicUrl = settings.webPush.publicUrl;
     this.listener = settings.listener;
     this.ttlMs = settings.registrationTtlHours * 3_600_000;
     this.releaseBudgetMs = settings.callback.timeoutMs;
@@ -106,6 +111,7 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
       this.dispatcher.onRegistrationGone((id) => {
         // only the owner delivers, so this is the one listener that ends it
         this.streams.stop(id, 'the callback answered 410 Gone', { forget: true });
+        this.webPush.stop(id, 'the callback answered 410 Gone', { unsubscribe: true });
         const row = this.known.get(id);
         if (!row || row.removed) return;
         this.known.set(id, { ...row, removed: true });
@@ -231,6 +237,7 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
     );
     for (const id of this.known.keys()) {
       this.streams.stop(id, 'cut off from the database', { forget: false });
+      this.webPush.stop(id, 'cut off from the database', { unsubscribe: false });
     }
     this.membership.reset();
   }
@@ -247,8 +254,11 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
       this.membership.owns(id),
     );
     if (expired.length === 0) return;
-    for (const id of expired)
-      this.streams.stop(id, `not renewed within ${this.ttlMs / 3_600_000} h`, { forget: true });
+    for (const id of expired) {
+      const why = `not renewed within ${this.ttlMs / 3_600_000} h`;
+      this.streams.stop(id, why, { forget: true });
+      this.webPush.stop(id, why, { unsubscribe: true });
+    }
     const marked = await this.removal.expire(expired, cutoff, (id) => this.known.get(id));
     // removed rows stay in the table (and in `known`, which must match its row count) until purged
     for (const id of marked) {
@@ -268,6 +278,10 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
       if (!seen.has(id)) this.forget(id);
     }
     this.lastFullAt = now;
+    if (this.publicUrl)
+      await this.webPush
+        .deleteOrphans()
+        .catch((error: Error) => this.logger.error(`push subscriptions not cleaned up: ${error.message}`));
     this.logger.debug(
       `full resync: ${rows.length} registration(s), ${this.streams.size} stream(s)`,
     );
@@ -296,7 +310,7 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
   private isCurrent(id: number, lastUpdate: number): boolean {
     return (
       this.known.get(id)?.lastUpdate === lastUpdate &&
-      (this.streams.has(id) || !this.membership.owns(id))
+      (this.streams.has(id) || this.webPush.has(id) || !this.membership.owns(id))
     );
   }
 
@@ -308,6 +322,7 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
       this.isCurrent(row.id, row.lastUpdate) &&
       previous.accessToken === row.accessToken &&
       previous.endpoint === row.endpoint &&
+      previous.transport === row.transport &&
       previous.callbackUrl === row.callbackUrl &&
       previous.appSecretHash === row.appSecretHash;
     this.known.set(row.id, row);
@@ -319,6 +334,7 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
     if (row.removed) {
       // what the removal left to deliver (its registration.removed event) stays in the dispatcher
       this.streams.stop(row.id, 'registration removed', { forget: false });
+      this.webPush.stop(row.id, 'registration removed', { unsubscribe: true });
       return true;
     }
     const verdict = this.policy.evaluate(row);
@@ -327,6 +343,7 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
       // only the owner ends it, so that one removal (and one registration.removed event) happens
       const owned = this.membership.owns(row.id);
       this.streams.stop(row.id, verdict.reason, { forget: owned, quiet: true });
+      this.webPush.stop(row.id, verdict.reason, { unsubscribe: owned });
       if (owned) {
         this.known.set(row.id, { ...row, removed: true });
         void this.removal.remove(row, 'config', verdict.reason);
@@ -335,13 +352,23 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
     }
     if (!this.membership.owns(row.id)) {
       this.membership.dropped(row.id);
-      if (this.streams.stop(row.id, 'held by another listener now', { forget: false }))
-        this.movedAway.push(row.id);
+      const stream = this.streams.stop(row.id, 'held by another listener now', { forget: false });
+      const push = this.webPush.stop(row.id, 'held by another listener now', { unsubscribe: false });
+      if (stream || push) this.movedAway.push(row.id);
       return true;
     }
-    if (!this.streams.has(row.id) && this.membership.takingOver(row.id))
-      this.takenOver.push(row.id);
+    const held = this.streams.has(row.id) || this.webPush.has(row.id);
+    if (!held && this.membership.takingOver(row.id)) this.takenOver.push(row.id);
+    const choice = chooseTransport(row, verdict.instance, this.config.findApp(row.appId), this.publicUrl);
+    if (choice.transport === 'webpush') {
+      this.webPush.ensure(row, verdict.instance);
+      return true;
+    }
+    // a registration that left Web Push: its subscription is deleted, its stream opens
+    this.webPush.stop(row.id, 'transport is stream now', { unsubscribe: true });
+    const opening = !this.streams.has(row.id);
     this.streams.ensure(row, verdict.instance);
+    if ('instead' in choice && opening) this.webPush.explainStream(row.id, choice.instead);
     return true;
   }
 
@@ -349,6 +376,7 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
     this.known.delete(id);
     this.membership.dropped(id);
     this.streams.stop(id, 'registration removed', { forget: true });
+    this.webPush.stop(id, 'registration removed', { unsubscribe: true });
   }
 
   private refreshPolicy(): void {

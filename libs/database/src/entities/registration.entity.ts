@@ -43,6 +43,10 @@ export class RegistrationEntity {
   @Column({ type: 'varchar', length: 255, nullable: true })
   endpoint: string | null;
 
+  /** Transport asked for at registration (`stream`, `webpush`); null means "the instance's, else stream". */
+  @Column({ type: 'varchar', length: 16, nullable: true })
+  transport: string | null;
+
   /** Catch-up cursor: newest Mastodon id delivered or durably queued (see the catch-up migration). */
   @Column({ type: 'varchar', length: 64, nullable: true })
   lastNotificationId: string | null;

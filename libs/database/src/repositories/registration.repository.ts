@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { FindOptionsWhere, In, IsNull, LessThan, MoreThan, Not, QueryFailedError, Repository } from 'typeorm';
-import { SETTINGS, Settings, STREAM_ENDPOINTS, StreamEndpoint } from '@app/config';
+import { SETTINGS, Settings, STREAM_ENDPOINTS, StreamEndpoint, Transport, TRANSPORTS } from '@app/config';
 import { TokenCipher } from '@app/security';
 import { RegistrationEntity } from '../entities/registration.entity';
 import { Registration, RegistrationKey, RegistrationWrite } from '../registration';
@@ -19,6 +19,7 @@ const REGISTRATION_COLUMNS = {
   callbackUrl: true,
   tag: true,
   endpoint: true,
+  transport: true,
   lastNotificationId: true,
   state: true,
 } as const;
@@ -51,7 +52,7 @@ function upsertStatements(rows: Repository<RegistrationEntity>): UpsertStatement
   const q = (name: string) => connection.driver.escape(name);
   const table = q(rows.metadata.tableName);
   const key = ['instanceUrl', 'appId', 'tag'];
-  const written = ['lastUpdate', 'accessToken', 'appSecret', 'callbackUrl', 'endpoint', 'updatedAt'];
+  const written = ['lastUpdate', 'accessToken', 'appSecret', 'callbackUrl', 'endpoint', 'transport', 'updatedAt'];
   const inserted = [...key, ...written, 'createdAt'];
   const insert = `INSERT INTO ${table} (${inserted.map(q).join(', ')}) VALUES (${inserted.map((c) => `:${c}`).join(', ')})`;
   // a new endpoint may mean another id space (direct: status ids): the catch-up takes a new floor;
@@ -125,6 +126,7 @@ export class RegistrationRepository {
       appSecret: write.appSecretHash,
       callbackUrl: write.callbackUrl,
       endpoint: write.endpoint,
+      transport: write.transport ?? null,
       endpointIsNull: write.endpoint === null ? 1 : 0,
       createdAt: now,
       updatedAt: now,
@@ -317,6 +319,9 @@ export class RegistrationRepository {
     const endpoint = (STREAM_ENDPOINTS as readonly string[]).includes(row.endpoint ?? '')
       ? (row.endpoint as StreamEndpoint)
       : null;
+    const transport = (TRANSPORTS as readonly string[]).includes(row.transport ?? '')
+      ? (row.transport as Transport)
+      : null;
     return {
       id: row.id,
       lastUpdate: row.lastUpdate ?? 0,
@@ -327,6 +332,7 @@ export class RegistrationRepository {
       appSecretHash: row.appSecret,
       callbackUrl: row.callbackUrl,
       endpoint,
+      transport,
       lastNotificationId: row.lastNotificationId ?? null,
       ...(row.state === 'removed' ? { removed: true } : {}),
     };

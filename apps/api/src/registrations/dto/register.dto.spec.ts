@@ -248,8 +248,17 @@ describe('RegisterDto validation', () => {
     ],
     ['empty endpoint', { endpoint: '' }, 'endpoint must be one of user, user:notification, direct'],
     ['numeric endpoint', { endpoint: 1 }, 'endpoint must be a string'],
+    ['unknown transport', { transport: 'sms' }, 'transport must be one of stream, webpush'],
+    ['numeric transport', { transport: 2 }, 'transport must be a string'],
   ])('refuses %s', async (_case, change, message) => {
     expect(await messageFor({ ...valid, ...change })).toBe(message);
+  });
+
+  it('accepts both transports', async () => {
+    for (const transport of ['stream', 'webpush']) {
+      const dto = (await pipe.transform({ ...valid, transport }, asRegisterBody)) as RegisterDto;
+      expect(dto.transport).toBe(transport);
+    }
   });
 
   it('never puts a value in the message', async () => {

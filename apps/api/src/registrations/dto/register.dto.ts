@@ -1,6 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptional } from 'class-validator';
-import { STREAM_ENDPOINTS, StreamEndpoint } from '@app/config';
+import { STREAM_ENDPOINTS, StreamEndpoint, Transport, TRANSPORTS } from '@app/config';
 import {
   accessTokenCharacters,
   FieldRules,
@@ -70,4 +70,17 @@ export class RegisterDto {
   @IsOptional()
   @FieldRules(isString, oneOf(STREAM_ENDPOINTS))
   endpoint?: StreamEndpoint;
+
+  @ApiPropertyOptional({
+    enum: TRANSPORTS,
+    example: 'stream',
+    description:
+      '`stream`: a WebSocket to the instance is held for this user. `webpush`: the instance pushes each notification ' +
+      '(encrypted Web Push) to this server at PUBLIC_URL, no socket is held; needs PUBLIC_URL on this server and a token ' +
+      "with the `push` scope; a registration the instance refuses falls back to `stream` (see /status). Absent: the instance's " +
+      'configured transport, else `stream`.',
+  })
+  @IsOptional()
+  @FieldRules(isString, oneOf(TRANSPORTS))
+  transport?: Transport;
 }

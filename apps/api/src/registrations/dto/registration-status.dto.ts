@@ -11,7 +11,8 @@ export class RegistrationStatusDto {
     enum: REGISTRATION_STATES,
     example: 'streaming',
     description:
-      '`connecting`: registered, its stream is opening (also before the listener first saw it); `streaming`: the stream is open; ' +
+      '`connecting`: registered, its stream (or push subscription) is opening (also before the listener first saw it); `streaming`: the stream is open; ' +
+      '`subscribed`: the Web Push subscription is made, the instance pushes to this server; ' +
       '`retrying`: the stream failed or dropped and reconnects with backoff; `unauthorized`: Mastodon refused the token and the ' +
       'registration is being removed; `removed`: it ended (see `removalReason`) and relays nothing until registered again.',
   })
@@ -34,11 +35,14 @@ export class RegistrationStatusDto {
   endpoint: string | null;
 
   @ApiProperty({
-    enum: ['stream'],
+    enum: ['stream', 'webpush'],
     example: 'stream',
-    description: 'How events reach this server: a WebSocket stream.',
+    description:
+      'How events reach this server now: `stream` (a WebSocket held for the user) or `webpush` (the instance pushes to ' +
+      'PUBLIC_URL; no socket held). A `webpush` registration the instance refused (no `push` scope, too old) says ' +
+      '`stream`, with the refusal in `lastError`.',
   })
-  transport: 'stream';
+  transport: 'stream' | 'webpush';
 
   @ApiProperty({
     example: '2026-12-04T09:29:58.000Z',
