@@ -1,9 +1,16 @@
+import * as os from 'node:os';
 import { Logger } from '@nestjs/common';
 import { Settings } from '@app/config';
 import { ListenerNode, ListenerNodeRepository } from '@app/database';
 import { strictStub } from '../../../../test/support/strict-stub';
 import { MembershipService } from './membership.service';
 import { viewFingerprint } from './rendezvous';
+
+// a host name longer than a node id may hold
+jest.mock('node:os', () => ({
+  ...jest.requireActual<typeof os>('node:os'),
+  hostname: () => 'a-very-long-host-name-of-a-listener-machine.cluster.example',
+}));
 
 const TIMEOUT_MS = 15_000;
 const POLL_MS = 5_000;
@@ -66,6 +73,13 @@ describe('MembershipService', () => {
   beforeEach(() => {
     table = nodeTable();
     a = new MembershipService(table.repository, settings);
+  });
+
+  it('is known by its host name, cut to fit, its process id and a suffix unique to this start', () => {
+    const b = new MembershipService(table.repository, settings);
+    expect(a.nodeId.length).toBeLessThanOrEqual(64);
+    expect(a.nodeId.startsWith(`${os.hostname().slice(0, 40)}-${process.pid}-`)).toBe(true);
+    expect(b.nodeId).not.toBe(a.nodeId);
   });
 
   it('owns nothing and opens no limited connection before its first refresh', () => {
@@ -194,6 +208,15 @@ describe('MembershipService', () => {
       expect(b.settledHandovers()).toEqual([moved]);
     });
 
+    it('takes over from nobody when the previous holder is gone', async () => {
+      const ofA = owned(a);
+      table.rows.delete(a.nodeId);
+      await b.refresh();
+      expect(owned(b)).toEqual(ids);
+      expect(ofA.map((id) => b.takingOver(id))).not.toContain(true);
+      expect(b.handoversPending).toBe(0);
+    });
+
     it('waits for nobody when the previous holder is already dead', async () => {
       // b's last read still counts a among the members, but a is silent by now
       const silentSince = Date.now() - TIMEOUT_MS - 1_000;
@@ -319,6 +342,11 @@ describe('MembershipService', () => {
   });
 
   describe('heartbeats', () => {
+    it('publishes an empty view before its first refresh', async () => {
+      await a.publish(0);
+      expect(table.rows.get(a.nodeId)).toMatchObject({ view: '', leaving: 0, streamsOpen: 0 });
+    });
+
     it('publishes the view acted upon, with the streams open', async () => {
       await a.refresh();
       a.beat(4);
@@ -396,6 +424,16 @@ describe('MembershipService', () => {
       expect(a.members).toEqual([]);
     });
 
+    it('owns nothing once leaving even when its row could not say so yet', async () => {
+      await a.refresh();
+      await a.publish(2);
+      (table.repository.heartbeat as jest.Mock).mockRejectedValueOnce(new Error('db down'));
+      await expect(a.markLeaving(2)).rejects.toThrow('db down');
+      expect(table.rows.get(a.nodeId)!.leaving).toBe(0);
+      await a.refresh();
+      expect(owned(a)).toEqual([]);
+    });
+
     it('knows the others took over once each publishes the view without it', async () => {
       const b = new MembershipService(table.repository, settings);
       await a.refresh();
@@ -422,6 +460,22 @@ describe('MembershipService', () => {
       expect(await a.othersTookOver(now)).toBe(true);
     });
 
+    it('compares with the view of the others whatever order their rows come in', async () => {
+      const now = Date.now();
+      await a.markLeaving(0);
+      const both = fingerprintOf('live-a', 'live-b');
+      table.peer('live-b', now, { view: both });
+      table.peer('live-a', now, { view: both });
+      expect(await a.othersTookOver(now)).toBe(true);
+    });
+
+    it('counts only the others, whether or not it marked itself leaving', async () => {
+      await a.refresh();
+      await a.publish(0);
+      table.peer('node-b', Date.now(), { view: fingerprintOf('node-b') });
+      expect(await a.othersTookOver()).toBe(true);
+    });
+
     it('removes its row at shutdown and writes no heartbeat after', async () => {
       await a.refresh();
       await a.publish(1);
@@ -429,6 +483,28 @@ describe('MembershipService', () => {
       expect(table.rows.has(a.nodeId)).toBe(false);
       a.beat(1);
       await a.publish(1);
+      expect(table.rows.has(a.nodeId)).toBe(false);
+    });
+
+    it('removes its row only after a heartbeat in flight, which would write it again', async () => {
+      await a.refresh();
+      await a.publish(1);
+      let release!: () => void;
+      (table.repository.heartbeat as jest.Mock).mockImplementationOnce(
+        (node: ListenerNode) =>
+          new Promise<void>((resolve) => {
+            release = () => {
+              table.rows.set(node.id, { ...node });
+              resolve();
+            };
+          }),
+      );
+      a.beat(1);
+      await new Promise((resolve) => setImmediate(resolve));
+      const stopping = a.onApplicationShutdown();
+      await new Promise((resolve) => setImmediate(resolve));
+      release();
+      await stopping;
       expect(table.rows.has(a.nodeId)).toBe(false);
     });
 
