@@ -173,6 +173,7 @@ export class MembershipService implements OnApplicationShutdown {
     const done = new Map<string, boolean>();
     for (const [id, from] of this.handedFrom) {
       let isDone = done.get(from);
+      // Stryker disable next-line ConditionalExpression: a cache per member; working it out again gives the same answer
       if (isDone === undefined) {
         const row = this.rows.get(from);
         isDone = !row || !this.isAlive(row, now) || (row.leaving === 0 && row.view === fingerprint);
@@ -204,6 +205,7 @@ export class MembershipService implements OnApplicationShutdown {
     if (limit === undefined || !Number.isFinite(limit) || limit <= 0) return undefined;
     if (!this.current) return 0;
     const now = this.current.shareOf(this.nodeId, limit);
+    // Stryker disable next-line ConditionalExpression: when the agreed view is the current one, the smaller below is this same share
     if (this.agreed === this.current) return now;
     return Math.min(now, this.agreed ? this.agreed.shareOf(this.nodeId, limit) : 0);
   }
