@@ -15,6 +15,8 @@ export default {
   testRunner: 'jest',
   jest: { projectType: 'custom', configFile: 'test/mutation/jest.config.js', enableFindRelatedTests: false },
   checkers: ['typescript'],
+  plugins: ['@stryker-mutator/*', './test/mutation/ignore-log-calls.mjs'],
+  ignorers: ['log-calls'],
   tsconfigFile: 'tsconfig.mutation.json',
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
   coverageAnalysis: 'perTest',

@@ -31,4 +31,19 @@ export const MODULES = {
     mutate: ['libs/callback/src/retry-policy.ts', 'libs/callback/src/webhook-signer.ts'],
     tests: ['libs/callback/src/retry-policy.spec.ts', 'libs/callback/src/webhook-signer.spec.ts'],
   },
+  // catch-up after a reconnect: pages, cursors, the per-instance gate, object ids
+  catchup: {
+    mutate: ['apps/listener/src/catch-up/*.ts'],
+    tests: ['apps/listener/src/catch-up/*.spec.ts'],
+  },
+  // registration removal (reasons, events, the state recorder)
+  lifecycle: {
+    mutate: ['apps/listener/src/lifecycle/*.ts'],
+    tests: ['apps/listener/src/lifecycle/*.spec.ts'],
+  },
+  // who owns which registration: rendezvous hashing, live members, handovers, limit shares
+  membership: {
+    mutate: ['apps/listener/src/membership/rendezvous.ts', 'apps/listener/src/membership/membership.service.ts'],
+    tests: ['apps/listener/src/membership/*.spec.ts'],
+  },
 };

@@ -1,5 +1,5 @@
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
 import {
   classifyStreamError,
@@ -50,9 +50,14 @@ describe('MastodonStream against a local server', () => {
   let wss: WebSocketServer;
   let url: URL;
   const seen: { authorization?: string; url?: string }[] = [];
+  const sockets = new Set<Socket>();
 
   beforeAll(async () => {
     server = http.createServer();
+    server.on('connection', (socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
     wss = new WebSocketServer({ noServer: true });
     server.on('upgrade', (req, socket, head) => {
       seen.push({ authorization: req.headers.authorization, url: req.url });
@@ -72,6 +77,8 @@ describe('MastodonStream against a local server', () => {
   });
 
   afterAll(async () => {
+    // close() waits for every connection to end: do not leave that to the peers' timing
+    for (const socket of sockets) socket.destroy();
     await new Promise((resolve) => server.close(resolve));
   });
 

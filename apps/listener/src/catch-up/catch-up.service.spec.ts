@@ -230,27 +230,45 @@ describe('CatchUpService', () => {
   });
 
   it('does not retry a failed floor once a live event has set the cursor', async () => {
-    answers.push(() => Promise.reject(new MastodonRestError('timeout', 'no answer')));
-    service.opened(source({ lastNotificationId: null }));
-    await settle();
-    service.relay(live('50'));
-    await new Promise((resolve) => setTimeout(resolve, 40));
-    expect(requests).toHaveLength(1);
-    expect(kinds()).toEqual(['live 50']);
+    // the retry comes when the test says: a loaded machine may run a due timer before setImmediate
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+    try {
+      answers.push(() => Promise.reject(new MastodonRestError('timeout', 'no answer')));
+      service.opened(source({ lastNotificationId: null }));
+      await settle();
+      service.relay(live('50'));
+      jest.advanceTimersByTime(40);
+      await settle();
+      expect(requests).toHaveLength(1);
+      expect(kinds()).toEqual(['live 50']);
+    } finally {
+      service.onModuleDestroy();
+      jest.useRealTimers();
+    }
   });
 
   it('pauses the instance after a 429 until its Retry-After', async () => {
-    const retryAt = Date.now() + 60;
-    answers.push(() =>
-      Promise.reject(new MastodonRestError('rate_limited', 'HTTP 429', 429, retryAt)),
-    );
-    service.opened(source());
-    await settle();
-    // another registration of the instance does not ask while the instance asked us to wait
-    service.opened(source({ id: 8 }));
-    expect(requests).toHaveLength(1);
-    await new Promise((resolve) => setTimeout(resolve, 120));
-    expect(requests.length).toBeGreaterThanOrEqual(2);
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+    try {
+      const retryAt = Date.now() + 60;
+      answers.push(() =>
+        Promise.reject(new MastodonRestError('rate_limited', 'HTTP 429', 429, retryAt)),
+      );
+      service.opened(source());
+      await settle();
+      // another registration of the instance does not ask while the instance asked us to wait
+      service.opened(source({ id: 8 }));
+      expect(requests).toHaveLength(1);
+      jest.advanceTimersByTime(59);
+      await settle();
+      expect(requests).toHaveLength(1);
+      jest.advanceTimersByTime(1);
+      await settle();
+      expect(requests.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      service.onModuleDestroy();
+      jest.useRealTimers();
+    }
   });
 
   it('reports a 401 as revoked and a 403 as scope', async () => {
@@ -316,5 +334,107 @@ describe('CatchUpService', () => {
     pending[0]({ items: [] });
     await settle();
     expect(requests).toHaveLength(2);
+  });
+
+  it('lets the held live events go once 5,000 wait, and does not relay them again from REST', async () => {
+    let answer!: (page: Page) => void;
+    answers.push(() => new Promise((resolve) => (answer = resolve)));
+    service.opened(source());
+    for (let i = 0; i < 5_000; i++) service.relay(live(String(1_000 + i)));
+    expect(dispatched).toHaveLength(0);
+    service.relay(live('7000'));
+    expect(dispatched).toHaveLength(5_001);
+    expect(kinds().slice(-2)).toEqual(['live 5999', 'live 7000']);
+    answer({ items: [item('1000'), item('101')] });
+    await settle();
+    expect(dispatched).toHaveLength(5_002);
+    expect(kinds().slice(-1)).toEqual(['rest 101']);
+  });
+
+  it('asks the instance itself, guarded, unless a web address replaces it or private addresses are allowed', () => {
+    service.opened({ ...source(), instance: {} });
+    service.opened({ ...source({ id: 8 }), instance: { allowPrivateAddress: true } });
+    expect(requests.map((r) => [r.base, r.guard])).toEqual([
+      ['https://m.example', true],
+      ['https://m.example', false],
+    ]);
+  });
+
+  it('does not hold the live events of a registration whose instance asked to wait: no request, relayed at once', async () => {
+    answers.push(async () => ({ items: [], rateLimitedUntil: Date.now() + 60_000 }));
+    service.opened(source());
+    await settle();
+    service.opened(source({ id: 8 }));
+    service.relay({ ...live('120'), registrationId: 8 });
+    expect(requests).toHaveLength(1);
+    expect(dispatched.map((e) => [e.registrationId, e.objectId])).toEqual([[8, '120']]);
+  });
+
+  it('waits a minute after a 429 that does not say how long', async () => {
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+    try {
+      answers.push(() => Promise.reject(new MastodonRestError('rate_limited', 'HTTP 429', 429)));
+      service.opened(source());
+      await settle();
+      jest.advanceTimersByTime(59_000);
+      await settle();
+      expect(requests).toHaveLength(1);
+      jest.advanceTimersByTime(1_000);
+      await settle();
+      expect(requests).toHaveLength(2);
+    } finally {
+      service.onModuleDestroy();
+      jest.useRealTimers();
+    }
+  });
+
+  it('retries no catch-up of a stopped stream, and forgets the cursor only with the registration', async () => {
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+    try {
+      answers.push(() => Promise.reject(new MastodonRestError('server', 'HTTP 502', 502)));
+      service.opened(source());
+      await settle();
+      service.stopped(7, false);
+      jest.advanceTimersByTime(1_000);
+      await settle();
+      expect(requests).toHaveLength(1);
+      expect(book.knows(7)).toBe(true);
+      service.stopped(7, true);
+      expect(book.knows(7)).toBe(false);
+    } finally {
+      service.onModuleDestroy();
+      jest.useRealTimers();
+    }
+  });
+
+  it('retries a failed catch-up on the backoff, and none once stopping', async () => {
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+    try {
+      answers.push(() => Promise.reject(new MastodonRestError('server', 'HTTP 502', 502)));
+      answers.push(() => Promise.reject(new MastodonRestError('server', 'HTTP 502', 502)));
+      service.opened(source());
+      await settle();
+      jest.advanceTimersByTime(20);
+      await settle();
+      expect(requests).toHaveLength(2);
+      service.onModuleDestroy();
+      jest.advanceTimersByTime(1_000);
+      await settle();
+      service.opened(source({ id: 8 }));
+      expect(requests).toHaveLength(2);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('tells no listener that unsubscribed of a refused token', async () => {
+    const heard: number[] = [];
+    const unsubscribe = service.onTokenRefused((id) => heard.push(id));
+    unsubscribe();
+    answers.push(() => Promise.reject(new MastodonRestError('unauthorized', 'HTTP 401', 401)));
+    service.opened(source());
+    await settle();
+    expect(heard).toEqual([]);
+    expect(refused).toEqual([[7, 'revoked']]);
   });
 });

@@ -111,4 +111,18 @@ describe('RegistrationRemovalService', () => {
     await service.purge(NOW);
     expect(deleteRemovedBefore).toHaveBeenCalledWith(NOW - 24 * 3_600_000);
   });
+
+  it('expires nothing it could not mark, forgetting the pending states of all it tried', async () => {
+    markExpired.mockResolvedValueOnce([]);
+    await expect(service.expire([4, 5], NOW - 5, () => undefined)).resolves.toEqual([]);
+    expect(forget.mock.calls).toEqual([[4], [5]]);
+    expect(registrationsRemoved).not.toHaveBeenCalled();
+  });
+
+  it('counts every expiry it marked but announces only those of registrations it knows', async () => {
+    markExpired.mockResolvedValueOnce([1, 2]);
+    await service.expire([1, 2], NOW - 5, (id) => (id === 2 ? row(2) : undefined));
+    expect(registrationsRemoved).toHaveBeenCalledWith('expired', 2);
+    expect(registrationRemoved.mock.calls.map(([r]) => r.id)).toEqual([2]);
+  });
 });

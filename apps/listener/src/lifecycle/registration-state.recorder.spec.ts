@@ -111,4 +111,82 @@ describe('RegistrationStateRecorder', () => {
     await recorder.beforeApplicationShutdown();
     expect(writeStates).toHaveBeenCalledTimes(1);
   });
+
+  it('keeps the start of a state entered again before it was written', async () => {
+    recorder.record(1, 'connecting');
+    jest.advanceTimersByTime(7);
+    recorder.record(1, 'connecting', { lastError: 'handshake timed out' });
+    recorder.record(2, 'streaming');
+    jest.advanceTimersByTime(7);
+    recorder.record(2, 'streaming', { endpointInUse: 'user:notification' });
+    await recorder.flush();
+    expect(writeStates.mock.calls[0][0]).toEqual([
+      {
+        id: 1,
+        state: 'connecting',
+        since: NOW,
+        lastError: 'handshake timed out',
+        endpointInUse: undefined,
+      },
+      {
+        id: 2,
+        state: 'streaming',
+        since: NOW + 7,
+        lastError: undefined,
+        endpointInUse: 'user:notification',
+      },
+    ]);
+  });
+
+  it('writes once a second while running, and no more after shutdown', async () => {
+    recorder.onModuleInit();
+    recorder.record(1, 'streaming');
+    await jest.advanceTimersByTimeAsync(999);
+    expect(writeStates).not.toHaveBeenCalled();
+    await jest.advanceTimersByTimeAsync(1);
+    expect(writeStates).toHaveBeenCalledTimes(1);
+    recorder.relayed(1, NOW + 1_500);
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(writeRelayedAt.mock.calls).toEqual([[[{ id: 1, at: NOW + 1_500 }]]]);
+    await recorder.beforeApplicationShutdown();
+    recorder.record(1, 'retrying');
+    await jest.advanceTimersByTimeAsync(5_000);
+    expect(writeStates).toHaveBeenCalledTimes(1);
+  });
+
+  it('runs one write at a time', async () => {
+    let release!: () => void;
+    writeStates.mockImplementationOnce(() => new Promise<void>((resolve) => (release = resolve)));
+    recorder.record(1, 'connecting');
+    const first = recorder.flush();
+    recorder.record(2, 'connecting');
+    const second = recorder.flush();
+    expect(writeStates).toHaveBeenCalledTimes(1);
+    release();
+    await Promise.all([first, second]);
+    await recorder.flush();
+    expect(writeStates.mock.calls.map(([writes]) => writes.map((w) => w.id))).toEqual([[1], [2]]);
+  });
+
+  it('after a failed write keeps what it held, newer relay times winning, and no state of a forgotten registration', async () => {
+    writeRelayedAt.mockRejectedValueOnce(new Error('database down'));
+    recorder.record(1, 'streaming');
+    recorder.record(2, 'streaming');
+    recorder.relayed(1, NOW + 1);
+    recorder.relayed(2, NOW + 2);
+    let release!: () => void;
+    writeStates.mockImplementationOnce(() => new Promise<void>((resolve) => (release = resolve)));
+    const failing = recorder.flush();
+    // while that write is under way
+    recorder.relayed(2, NOW + 9);
+    recorder.forget(1);
+    release();
+    await failing;
+    await recorder.flush();
+    expect(writeStates.mock.calls[1][0].map((w) => w.id)).toEqual([2]);
+    expect(writeRelayedAt.mock.calls[1][0]).toEqual([
+      { id: 2, at: NOW + 9 },
+      { id: 1, at: NOW + 1 },
+    ]);
+  });
 });
