@@ -168,7 +168,7 @@ describe('RegistrationStateRecorder', () => {
     expect(writeStates.mock.calls.map(([writes]) => writes.map((w) => w.id))).toEqual([[1], [2]]);
   });
 
-  it('after a failed write keeps what it held, newer relay times winning, and no state of a forgotten registration', async () => {
+  it('after a failed write keeps what it held, newer relay times winning, and nothing of a forgotten registration', async () => {
     writeRelayedAt.mockRejectedValueOnce(new Error('database down'));
     recorder.record(1, 'streaming');
     recorder.record(2, 'streaming');
@@ -184,9 +184,6 @@ describe('RegistrationStateRecorder', () => {
     await failing;
     await recorder.flush();
     expect(writeStates.mock.calls[1][0].map((w) => w.id)).toEqual([2]);
-    expect(writeRelayedAt.mock.calls[1][0]).toEqual([
-      { id: 2, at: NOW + 9 },
-      { id: 1, at: NOW + 1 },
-    ]);
+    expect(writeRelayedAt.mock.calls[1][0]).toEqual([{ id: 2, at: NOW + 9 }]);
   });
 });

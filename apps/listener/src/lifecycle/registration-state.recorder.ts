@@ -109,8 +109,9 @@ export class RegistrationStateRecorder implements OnModuleInit, BeforeApplicatio
       );
       for (const [id, write] of states)
         if (!this.pendingStates.has(id) && this.current.has(id)) this.pendingStates.set(id, write);
+      // a registration forgotten meanwhile (ended, or held elsewhere now) gets nothing written
       for (const [id, at] of relays)
-        if (!this.pendingRelays.has(id)) this.pendingRelays.set(id, at);
+        if (!this.pendingRelays.has(id) && this.current.has(id)) this.pendingRelays.set(id, at);
     }
   }
 }
