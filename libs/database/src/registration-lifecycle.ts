@@ -27,6 +27,17 @@ export type RegistrationState = (typeof REGISTRATION_STATES)[number];
  * - `config`: its app or instance is no longer allowed by app_map / instance_map (or the app secret changed);
  * - `gone`: its callback answered 410 Gone.
  */
+/** The lifecycle columns, as a TypeORM `select` (reads of /status, the admin CLI and the status page). */
+export const LIFECYCLE_COLUMNS = {
+  state: true,
+  stateSince: true,
+  lastError: true,
+  lastRelayedAt: true,
+  heldBy: true,
+  endpointInUse: true,
+  removalReason: true,
+} as const;
+
 export const REMOVAL_REASONS = ['revoked', 'scope', 'expired', 'config', 'gone'] as const;
 export type RemovalReason = (typeof REMOVAL_REASONS)[number];
 

@@ -6,7 +6,7 @@ import { PendingDeliveryEntity } from '../entities/pending-delivery.entity';
 import { RegistrationEntity } from '../entities/registration.entity';
 import { ListenerLiveness, listenerLiveness } from '../listener-liveness';
 import { RegistrationKey } from '../registration';
-import { REGISTRATION_STATES, RegistrationState } from '../registration-lifecycle';
+import { LIFECYCLE_COLUMNS, REGISTRATION_STATES, RegistrationState } from '../registration-lifecycle';
 import { batches } from './batches';
 import { ListenerNodeRepository } from './listener-node.repository';
 
@@ -309,13 +309,7 @@ export class ClusterReportRepository {
         lastUpdate: true,
         createdAt: true,
         accessToken: true,
-        state: true,
-        stateSince: true,
-        lastError: true,
-        lastRelayedAt: true,
-        heldBy: true,
-        endpointInUse: true,
-        removalReason: true,
+        ...LIFECYCLE_COLUMNS,
       },
       where,
       order: { id: 'ASC' },

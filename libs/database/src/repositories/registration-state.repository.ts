@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
 import { RegistrationEntity } from '../entities/registration.entity';
 import {
+  LIFECYCLE_COLUMNS,
   REGISTRATION_STATES,
   RegistrationState,
   RegistrationStatusRecord,
@@ -175,13 +176,7 @@ export class RegistrationStateRepository {
         lastUpdate: true,
         endpoint: true,
         appSecret: true,
-        state: true,
-        stateSince: true,
-        lastError: true,
-        lastRelayedAt: true,
-        heldBy: true,
-        endpointInUse: true,
-        removalReason: true,
+        ...LIFECYCLE_COLUMNS,
       },
       where: { instanceUrl: key.instanceUrl, appId: key.appId, tag: key.tag },
     });
