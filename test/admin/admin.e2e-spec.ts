@@ -58,7 +58,7 @@ describe('admin CLI: command line', () => {
       expect(run.stderr).toContain(`usage: npm run admin -- ${args[0]}`);
     }
     const state = await runAdminHere(['list', '--state', 'bogus'], nowhere);
-    expect(state.stderr).toContain('--state: unknown state "bogus"; one of pending, connecting, streaming, retrying, unauthorized, removed');
+    expect(state.stderr).toContain('--state: unknown state "bogus"; one of pending, connecting, streaming, subscribed, retrying, unauthorized, removed');
     // the same database, a right command line: it does try to connect (the process then exits 1)
     await expect(runAdminHere(['list', '--state', 'streaming'], nowhere)).rejects.toThrow(/ECONNREFUSED/);
   });
@@ -280,6 +280,7 @@ describe('admin CLI: states, removals and listeners, as recorded in the database
     pending: ['fresh'],
     connecting: ['opening'],
     streaming: ['fine'],
+    subscribed: [],
     retrying: ['flaky'],
     unauthorized: ['refused'],
     removed: ['revoked', 'lapsed'],
@@ -335,7 +336,7 @@ describe('admin CLI: states, removals and listeners, as recorded in the database
     for (const bad of ['bogus', 'Streaming', '', 'null']) {
       const run = await runAdminHere(['list', '--state', bad], env);
       expect({ bad, code: run.code }).toEqual({ bad, code: 2 });
-      expect(run.stderr).toContain('pending, connecting, streaming, retrying, unauthorized, removed');
+      expect(run.stderr).toContain('pending, connecting, streaming, subscribed, retrying, unauthorized, removed');
       expect(run.stdout).toBe('');
     }
   });
@@ -402,7 +403,7 @@ describe('admin CLI: states, removals and listeners, as recorded in the database
       listenerTimeoutMs: TIMEOUT_MS,
       retryQueue: { depth: 1, registrations: 1, oldestReceivedAt: new Date(now - 90_000).toISOString() },
     });
-    expect(Object.keys(stats.byState as object)).toEqual(['pending', 'connecting', 'streaming', 'retrying', 'unauthorized', 'removed']);
+    expect(Object.keys(stats.byState as object)).toEqual(['pending', 'connecting', 'streaming', 'subscribed', 'retrying', 'unauthorized', 'removed']);
     expect(stats.listeners).toEqual([
       expect.objectContaining({ id: 'node-a', liveness: 'alive', streamsOpen: 3, heartbeatAt: new Date(beat).toISOString() }),
       expect.objectContaining({ id: 'node-b', liveness: 'leaving', streamsOpen: 1 }),

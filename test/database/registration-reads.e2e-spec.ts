@@ -54,6 +54,7 @@ describe('registration reads of the reconcile pass (real database)', () => {
       callbackUrl: 'https://cb.example/batch-0',
       endpoint: null,
       lastNotificationId: null,
+      transport: null,
     });
   });
 
