@@ -403,7 +403,7 @@ describe('admin CLI: states, removals and listeners, as recorded in the database
       listenerTimeoutMs: TIMEOUT_MS,
       retryQueue: { depth: 1, registrations: 1, oldestReceivedAt: new Date(now - 90_000).toISOString() },
     });
-    expect(Object.keys(stats.byState as object)).toEqual(['pending', 'connecting', 'streaming', 'subscribed', 'retrying', 'unauthorized', 'removed']);
+    expect(Object.keys(stats.byState as object)).toEqual(['pending', 'connecting', 'streaming', 'retrying', 'unauthorized', 'removed']);
     expect(stats.listeners).toEqual([
       expect.objectContaining({ id: 'node-a', liveness: 'alive', streamsOpen: 3, heartbeatAt: new Date(beat).toISOString() }),
       expect.objectContaining({ id: 'node-b', liveness: 'leaving', streamsOpen: 1 }),

@@ -57,6 +57,8 @@ describe('registration writes and rows as read back (real database)', () => {
       ...write,
       id: created.id,
       lastNotificationId: null,
+      // no transport asked for: the instance's (or the stream) decides
+      transport: null,
       accessToken: 'token-two',
       callbackUrl: 'https://cb.example/two',
       endpoint: 'direct',
