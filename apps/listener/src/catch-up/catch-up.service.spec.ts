@@ -135,7 +135,16 @@ describe('CatchUpService', () => {
     answer({ items: [item('90')] });
     await settle();
     book.settled(7, '50');
+    // the live event is the floor: 90 came after it, live or (if the socket dropped) by the next catch-up
+    expect(book.cursorOf(7)).toBe('50');
+  });
+
+  it('takes the newest id as the floor when no live event came first', async () => {
+    answers.push(() => Promise.resolve({ items: [item('90')] }));
+    service.opened(source({ lastNotificationId: null }));
+    await settle();
     expect(book.cursorOf(7)).toBe('90');
+    expect(dispatched).toEqual([]);
   });
 
   it('relays what REST lists since the cursor oldest first, then the live events held meanwhile, each id once', async () => {
@@ -305,6 +314,23 @@ describe('CatchUpService', () => {
     answer({ items: [item('90')] });
     await settle();
     await settle();
+    expect(requests.map((r) => [r.limit, r.sinceId])).toEqual([
+      [1, undefined],
+      [6, '50'],
+    ]);
+  });
+
+  it('keeps a live event that came before the floor as the floor: a drop before the answer hides nothing', async () => {
+    let answer!: (page: Page) => void;
+    answers.push(() => new Promise((resolve) => (answer = resolve)));
+    service.opened(source({ lastNotificationId: null }));
+    service.relay(live('50'));
+    book.settled(7, '50');
+    // the socket drops; 90 is made meanwhile and listed by the floor's answer before the stream reopens
+    answer({ items: [item('90')] });
+    await settle();
+    expect(book.cursorOf(7)).toBe('50');
+    service.opened(source({ lastNotificationId: null }));
     expect(requests.map((r) => [r.limit, r.sinceId])).toEqual([
       [1, undefined],
       [6, '50'],

@@ -258,12 +258,11 @@ export class CatchUpService implements OnModuleDestroy {
     try {
       const page = await this.request(seam, { limit: 1 });
       if (!this.isCurrent(seam)) return;
-      const liveCursor = this.book.catchUpFrom(source.registration.id);
-      if (seam.again && liveCursor !== null) {
-        // the stream dropped while the floor was fetched, so the answer may list what that gap hid:
-        // the run that follows catches up from the newest live event instead
+      if (this.book.catchUpFrom(source.registration.id) !== null) {
+        // A live event came first. It is newer than anything made before the socket opened, so it
+        // is a floor already; the answer, newer still, may list what a drop of the socket hid.
         this.logger.debug(
-          `catch-up floor for ${registrationLabel(source.registration)} not taken: its stream reopened meanwhile`,
+          `catch-up floor for ${registrationLabel(source.registration)}: a live event came first`,
         );
       } else {
         // an empty account: every id is newer than "0", numeric or not
