@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import { Webhook } from 'standardwebhooks';
-import { ListenerNodeEntity, PendingDeliveryEntity, REPORTED_STATES, RegistrationEntity } from '@app/database';
+import { ListenerNodeEntity, PendingDeliveryEntity, PushSubscriptionEntity, REPORTED_STATES, RegistrationEntity } from '@app/database';
 import { TokenCipher } from '@app/security';
 import { APP_ID, APP_SECRET, ListenerHarness } from '../listener/listener-harness';
 import { createTestDatabase, TestDatabase } from '../support/test-database';
@@ -434,6 +434,8 @@ describe('admin CLI: reencrypt-tokens', () => {
   let db: TestDatabase;
   let env: Record<string, string>;
   const plain = [token(), token(), token()];
+  const pushPrivateKey = randomBytes(32).toString('base64url');
+  const pushAuthSecret = randomBytes(16).toString('base64url');
   const firstKey = randomBytes(32);
   const secondKey = randomBytes(32);
 
@@ -453,6 +455,20 @@ describe('admin CLI: reencrypt-tokens', () => {
         endpoint: null,
       });
     }
+    // the first user's Web Push subscription, its keys written before the key was set
+    const first = await rows.findOneByOrFail({ tag: 'user-0' });
+    await db.dataSource.getRepository(PushSubscriptionEntity).insert({
+      registrationId: first.id,
+      pushId: 'p'.repeat(43),
+      publicKey: 'BPublicKey',
+      privateKey: pushPrivateKey,
+      authSecret: pushAuthSecret,
+      serverKey: null,
+      state: 'subscribed',
+      tokenHash: 'hash',
+      lastError: null,
+      updatedAt: Date.now(),
+    });
   });
 
   afterAll(async () => {
@@ -464,40 +480,50 @@ describe('admin CLI: reencrypt-tokens', () => {
     return rows.map((r) => r.accessToken);
   }
 
+  async function storedPushKeys(): Promise<string[]> {
+    const row = await db.dataSource.getRepository(PushSubscriptionEntity).findOneByOrFail({ pushId: 'p'.repeat(43) });
+    return [row.privateKey, row.authSecret];
+  }
+
   it('refuses to run without TOKEN_ENCRYPTION_KEY', async () => {
     const run = await runAdminHere(['reencrypt-tokens'], env);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('TOKEN_ENCRYPTION_KEY is not set');
     expect(await storedTokens()).toEqual(plain);
+    expect(await storedPushKeys()).toEqual([pushPrivateKey, pushAuthSecret]);
   });
 
-  it('seals every plain token, then finds nothing left to do', async () => {
+  it('seals every plain token and push key, then finds nothing left to do', async () => {
     const keyed = { ...env, TOKEN_ENCRYPTION_KEY: firstKey.toString('hex') };
     const first = await runAdminHere(['reencrypt-tokens'], keyed);
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain('sealed 3 plain token(s), re-sealed 0');
+    expect(first.stdout).toContain('sealed 5 plain token(s) and push key(s), re-sealed 0');
     const stored = await storedTokens();
     expect(stored.every((s) => TokenCipher.isSealed(s))).toBe(true);
     expect(stored.map((s) => new TokenCipher(firstKey).open(s))).toEqual(plain);
+    const keys = await storedPushKeys();
+    expect(keys.map((s) => new TokenCipher(firstKey).open(s))).toEqual([pushPrivateKey, pushAuthSecret]);
     const again = await runAdminHere(['reencrypt-tokens'], keyed);
     expect(again.code).toBe(0);
-    expect(again.stdout).toContain('sealed 0 plain token(s), re-sealed 0 from the old key, 3 already sealed');
+    expect(again.stdout).toContain('sealed 0 plain token(s) and push key(s), re-sealed 0 from the old key, 5 already sealed');
     expect(await storedTokens()).toEqual(stored);
+    expect(await storedPushKeys()).toEqual(keys);
   });
 
   it('re-seals under a new key with --from-key, and says which tokens it cannot read without it', async () => {
     const keyed = { ...env, TOKEN_ENCRYPTION_KEY: secondKey.toString('base64') };
     const without = await runAdminHere(['reencrypt-tokens'], keyed);
     expect(without.code).toBe(1);
-    expect(without.stdout).toContain('3 unreadable');
+    expect(without.stdout).toContain('5 unreadable');
     expect(without.stderr).toContain('give it with --from-key');
     const badKey = await runAdminHere(['reencrypt-tokens', '--from-key', 'short'], keyed);
     expect(badKey.code).toBe(2);
     expect(badKey.stderr).toContain('--from-key must be 32 bytes');
     const rotated = await runAdminHere(['reencrypt-tokens', '--from-key', firstKey.toString('hex')], keyed);
     expect(rotated.code).toBe(0);
-    expect(rotated.stdout).toContain('sealed 0 plain token(s), re-sealed 3 from the old key');
+    expect(rotated.stdout).toContain('sealed 0 plain token(s) and push key(s), re-sealed 5 from the old key');
     expect((await storedTokens()).map((s) => new TokenCipher(secondKey).open(s))).toEqual(plain);
+    expect((await storedPushKeys()).map((s) => new TokenCipher(secondKey).open(s))).toEqual([pushPrivateKey, pushAuthSecret]);
     const list = await runAdminHere(['list', '--json'], keyed);
     expect((JSON.parse(list.stdout) as { tokenSealed: boolean }[]).every((r) => r.tokenSealed)).toBe(true);
   });

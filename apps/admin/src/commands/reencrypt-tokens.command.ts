@@ -1,5 +1,5 @@
 import { parseEncryptionKey } from '@app/config';
-import { RegistrationRepository } from '@app/database';
+import { PushSubscriptionRepository, RegistrationRepository, SealedPushKey } from '@app/database';
 import { TokenCipher } from '@app/security';
 import { AdminCommand, CommandContext, EXIT, ExitCode, noArguments, UsageError } from './command-context';
 
@@ -16,11 +16,34 @@ export interface ResealCounts {
   unreadable: number;
 }
 
+/** A stored column that TOKEN_ENCRYPTION_KEY seals: read in id order, replaced by compare and set. */
+export interface SealedColumn {
+  findStoredAfter(afterId: number, limit: number): Promise<{ id: number; stored: string }[]>;
+  replaceStored(id: number, expected: string, stored: string): Promise<boolean>;
+}
+
+/** Access tokens, then the Web Push subscriptions' private keys and auth secrets. */
+function sealedColumns(registrations: RegistrationRepository, subscriptions: PushSubscriptionRepository): SealedColumn[] {
+  const pushKey = (column: SealedPushKey): SealedColumn => ({
+    findStoredAfter: (afterId, limit) => subscriptions.findSealedKeysAfter(column, afterId, limit),
+    replaceStored: (id, expected, stored) => subscriptions.replaceSealedKey(column, id, expected, stored),
+  });
+  return [
+    {
+      findStoredAfter: (afterId, limit) => registrations.findStoredTokensAfter(afterId, limit),
+      replaceStored: (id, expected, stored) => registrations.replaceStoredToken(id, expected, stored),
+    },
+    pushKey('privateKey'),
+    pushKey('authSecret'),
+  ];
+}
+
 /**
- * `reencrypt-tokens`: seals every plain-text token under TOKEN_ENCRYPTION_KEY,
- * and with --from-key re-seals tokens sealed under that older key. Each row is
- * replaced only if it still holds what was read (compare and set), so running
- * it again, interrupting it, or running it while the api renews rows is safe.
+ * `reencrypt-tokens`: seals every plain-text token (and Web Push key) under
+ * TOKEN_ENCRYPTION_KEY, and with --from-key re-seals those sealed under that
+ * older key. Each value is replaced only if it still holds what was read
+ * (compare and set), so running it again, interrupting it, or running it
+ * while the api renews rows is safe.
  */
 export const reencryptTokensCommand: AdminCommand = {
   name: 'reencrypt-tokens',
@@ -30,8 +53,9 @@ export const reencryptTokensCommand: AdminCommand = {
     '',
     'Seals every access token stored in plain text (written before',
     'TOKEN_ENCRYPTION_KEY was set, or by the original program) under',
-    'TOKEN_ENCRYPTION_KEY. With --from-key, tokens sealed under that older key',
-    '(64 hex digits or 44 base64 characters) are re-sealed under TOKEN_ENCRYPTION_KEY.',
+    'TOKEN_ENCRYPTION_KEY, and the private keys and auth secrets of Web Push',
+    'subscriptions with them. With --from-key, what is sealed under that older key',
+    '(64 hex digits or 44 base64 characters) is re-sealed under TOKEN_ENCRYPTION_KEY.',
     'Idempotent and safe to interrupt: run it again until it reports 0 to do.',
     'Prints the counts; exit code 1 when some tokens could not be read with either key.',
   ].join('\n'),
@@ -46,32 +70,44 @@ export const reencryptTokensCommand: AdminCommand = {
       return EXIT.failed;
     }
     const fromKey = options['from-key'] === undefined ? undefined : fromKeyOption(options['from-key']);
-    const counts = await resealTokens(app.get(RegistrationRepository), settings.tokenEncryptionKey, fromKey);
+    const columns = sealedColumns(app.get(RegistrationRepository), app.get(PushSubscriptionRepository));
+    const counts = await resealTokens(columns, settings.tokenEncryptionKey, fromKey);
     out(
-      `sealed ${counts.sealed} plain token(s), re-sealed ${counts.resealed} from the old key, ` +
+      `sealed ${counts.sealed} plain token(s) and push key(s), re-sealed ${counts.resealed} from the old key, ` +
         `${counts.alreadySealed} already sealed under TOKEN_ENCRYPTION_KEY, ` +
         `${counts.changedMeanwhile} renewed or removed meanwhile (left as they are), ${counts.unreadable} unreadable`,
     );
     if (counts.unreadable > 0) {
-      err(`${counts.unreadable} token(s) are sealed under another key${fromKey ? '' : ' (give it with --from-key)'}`);
+      err(`${counts.unreadable} token(s) or push key(s) are sealed under another key${fromKey ? '' : ' (give it with --from-key)'}`);
       return EXIT.failed;
     }
     return EXIT.done;
   },
 };
 
+/** Seals or re-seals every value of `columns`; the counts add up over all of them. */
 export async function resealTokens(
-  registrations: RegistrationRepository,
+  columns: SealedColumn[],
   key: Buffer,
   fromKey: Buffer | undefined,
 ): Promise<ResealCounts> {
   const current = new TokenCipher(key);
   const previous = fromKey ? new TokenCipher(fromKey) : undefined;
   const counts: ResealCounts = { sealed: 0, resealed: 0, alreadySealed: 0, changedMeanwhile: 0, unreadable: 0 };
+  for (const column of columns) await resealColumn(column, current, previous, counts);
+  return counts;
+}
+
+async function resealColumn(
+  column: SealedColumn,
+  current: TokenCipher,
+  previous: TokenCipher | undefined,
+  counts: ResealCounts,
+): Promise<void> {
   let afterId = 0;
   for (;;) {
-    const rows = await registrations.findStoredTokensAfter(afterId, BATCH);
-    if (rows.length === 0) return counts;
+    const rows = await column.findStoredAfter(afterId, BATCH);
+    if (rows.length === 0) return;
     afterId = rows[rows.length - 1].id;
     for (const { id, stored } of rows) {
       let plain: string;
@@ -91,7 +127,7 @@ export async function resealTokens(
         plain = opened;
         outcome = 'resealed';
       }
-      if (await registrations.replaceStoredToken(id, stored, current.seal(plain))) counts[outcome] += 1;
+      if (await column.replaceStored(id, stored, current.seal(plain))) counts[outcome] += 1;
       else counts.changedMeanwhile += 1;
     }
   }

@@ -43,6 +43,8 @@ export class ReceivedPushRelayService implements OnModuleInit, OnModuleDestroy {
   private timer: NodeJS.Timeout | undefined;
   private lastSeenId = '0';
   private lastStragglerScan = 0;
+  /** Where the straggler scan goes on: it pages through every pending push, not only the oldest READ_BATCH. */
+  private stragglerCursor = '0';
   private lastPurge = 0;
   private running: Promise<void> | undefined;
   /**
@@ -112,7 +114,10 @@ export class ReceivedPushRelayService implements OnModuleInit, OnModuleDestroy {
       for (const push of fresh) this.take(push, now);
       if (now - this.lastStragglerScan >= STRAGGLER_SCAN_MS) {
         this.lastStragglerScan = now;
-        for (const push of await this.pushes.findPending(READ_BATCH)) this.take(push, now);
+        // pushes other listeners own, or waiting for their subscription, must not hide the ones behind them
+        const passed = await this.pushes.findPendingAfter(this.stragglerCursor, READ_BATCH);
+        for (const push of passed) this.take(push, now);
+        this.stragglerCursor = passed.length < READ_BATCH ? '0' : passed[passed.length - 1].id;
       }
       if (now - this.lastPurge >= PURGE_INTERVAL_MS) {
         this.lastPurge = now;

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, Repository } from 'typeorm';
+import { In, MoreThan, Repository } from 'typeorm';
 import { SETTINGS, Settings } from '@app/config';
 import { TokenCipher } from '@app/security';
 import { PushSubscriptionEntity } from '../entities/push-subscription.entity';
@@ -13,6 +13,9 @@ import {
 } from '../push-subscription';
 import { batches } from './batches';
 import { retryingDeadlocks } from './deadlock-retry';
+
+/** The columns of a subscription sealed under TOKEN_ENCRYPTION_KEY. */
+export type SealedPushKey = 'privateKey' | 'authSecret';
 
 /**
  * Named queries on `stream_listener_push_subscriptions`. The private key and
@@ -44,6 +47,27 @@ export class PushSubscriptionRepository {
       const updated = await this.rows.update({ registrationId }, rest);
       if (!updated.affected) await this.rows.insert(row);
     });
+  }
+
+  /** The sealed `column` of each subscription after `afterRegistrationId`, in order (for re-sealing under a new key). */
+  async findSealedKeysAfter(
+    column: SealedPushKey,
+    afterRegistrationId: number,
+    limit: number,
+  ): Promise<{ id: number; stored: string }[]> {
+    const rows = await this.rows.find({
+      select: { registrationId: true, [column]: true },
+      where: { registrationId: MoreThan(afterRegistrationId) },
+      order: { registrationId: 'ASC' },
+      take: limit,
+    });
+    return rows.map((row) => ({ id: row.registrationId, stored: row[column] }));
+  }
+
+  /** Replaces the sealed `column` only if it still holds `expected` (a subscription replaced meanwhile is left as it is). */
+  async replaceSealedKey(column: SealedPushKey, registrationId: number, expected: string, stored: string): Promise<boolean> {
+    const result = await this.rows.update({ registrationId, [column]: expected }, { [column]: stored });
+    return (result.affected ?? 0) > 0;
   }
 
   /** Records the subscription's state; `serverKey` and `lastError` are written only when given. */

@@ -48,12 +48,6 @@ export class ReceivedPushRepository {
     return rows.map(toPush);
   }
 
-  /** Pushes not relayed yet, oldest first (whatever an id-ordered read may have passed by). */
-  async findPending(limit: number): Promise<ReceivedPush[]> {
-    const rows = await this.rows.find({ where: { relayedAt: IsNull() }, order: { id: 'ASC' }, take: limit });
-    return rows.map(toPush);
-  }
-
   async markRelayed(ids: string[], at: number): Promise<void> {
     for (const batch of batches(ids))
       await retryingDeadlocks(() => this.rows.update({ id: In(batch) }, { relayedAt: at }));
