@@ -30,10 +30,21 @@ interface AppHandle {
 
 /** Node flags the apps run with in production (package.json start scripts, Dockerfile). */
 const PRODUCTION_NODE_ARGS = { api: [], listener: ['--max-semi-space-size=32'] };
+/** Debian's jemalloc (package libjemalloc2), which the listener image preloads. */
+const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
 
 /** The flags an app of this run gets: production ones, then BENCH_NODE_ARGS. */
 function nodeArgsOf(name: 'api' | 'listener'): string[] {
   return [...PRODUCTION_NODE_ARGS[name], ...extraNodeArgs()];
+}
+
+/**
+ * The listener's allocator as in its image (Dockerfile: jemalloc preloaded);
+ * BENCH_ALLOCATOR=glibc runs it on glibc's malloc to compare.
+ */
+function listenerAllocatorEnv(): Record<string, string> {
+  if (process.env.BENCH_ALLOCATOR === 'glibc' || !fs.existsSync(JEMALLOC)) return {};
+  return { LD_PRELOAD: JEMALLOC };
 }
 
 /** What the figures of a result depend on besides its arguments. */
@@ -41,6 +52,7 @@ function runContext(db: BenchDatabase) {
   return {
     machine: { cpus: os.cpus().length, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version },
     nodeArgs: { api: nodeArgsOf('api'), listener: nodeArgsOf('listener') },
+    listenerAllocator: listenerAllocatorEnv().LD_PRELOAD ? 'jemalloc' : 'glibc',
     database: db.dialect,
   };
 }
@@ -50,7 +62,8 @@ function startApp(name: 'api' | 'listener', env: Record<string, string>, label: 
   const script = path.join(DIST, 'apps', name, 'src', 'main.js');
   // e.g. BENCH_APP_LOG_DIR=/tmp with BENCH_NODE_ARGS=--trace-gc keeps each app's whole output
   const logDir = process.env.BENCH_APP_LOG_DIR;
-  const child = children.spawnApp(script, nodeArgsOf(name), env, (chunk) => {
+  const appEnv = name === 'listener' ? { ...listenerAllocatorEnv(), ...env } : env;
+  const child = children.spawnApp(script, nodeArgsOf(name), appEnv, (chunk) => {
     if (logDir) fs.appendFileSync(path.join(logDir, `${label}.log`), chunk);
     output.push(chunk);
     if (output.length > 200) output.shift();
