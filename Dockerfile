@@ -34,6 +34,15 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
 CMD ["node", "dist/apps/api/src/main.js"]
 
 FROM runtime AS listener
+# jemalloc instead of glibc's malloc: TLS streams hold less native memory on it
+# (61 against 66 KB per stream, 50,000 streams on 4 listeners; README, Scaling)
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libjemalloc2 \
+ && rm -rf /var/lib/apt/lists/* \
+ && ln -s "$(dpkg -L libjemalloc2 | grep '/libjemalloc.so.2$')" /usr/local/lib/libjemalloc.so.2
+USER node
+ENV LD_PRELOAD=/usr/local/lib/libjemalloc.so.2
 ENV LISTENER_PORT=4102
 EXPOSE 4102
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \

@@ -42,7 +42,12 @@ class PushTable {
       this.rows
         .filter((row) => row.relayedAt === null && BigInt(row.id) > BigInt(afterId))
         .slice(0, limit)
-        .map(({ id, registrationId, notificationId, receivedAt }) => ({ id, registrationId, notificationId, receivedAt })),
+        .map(({ id, registrationId, notificationId, receivedAt }) => ({
+          id,
+          registrationId,
+          notificationId,
+          receivedAt,
+        })),
     );
   }
   markRelayed(ids: string[], at: number): Promise<void> {
@@ -73,7 +78,9 @@ describe('ReceivedPushRelayService', () => {
       }),
       strictStub<WebPushRegistryService>('WebPushRegistryService', {
         subscribed: (id: number) =>
-          mine.has(id) && !waiting.has(id) ? ({ registration: registration(id), instance: {} } as never) : undefined,
+          mine.has(id) && !waiting.has(id)
+            ? { registration: registration(id), instance: {} }
+            : undefined,
         pending: (id: number) => waiting.has(id),
         has: (id: number) => mine.has(id),
         target: () => ({ base: 'https://m.example', guard: false, accessToken: 'tok_secret' }),
@@ -81,10 +88,18 @@ describe('ReceivedPushRelayService', () => {
       strictStub<MastodonPushClient>('MastodonPushClient', {
         notification: (_target, id: string) => Promise.resolve(`{"id":"${id}"}`),
       }),
-      strictStub<CatchUpService>('CatchUpService', { relay: (event: RelayEvent) => void relayed.push(event) }),
-      strictStub<RegistrationStateRecorder>('RegistrationStateRecorder', { relayed: () => undefined }),
-      strictStub<MembershipService>('MembershipService', { owns: (id: number) => mine.has(id) || waiting.has(id) }),
-      strictStub<MetricsService>('MetricsService', { counter: (() => ({ inc: () => undefined })) as never }),
+      strictStub<CatchUpService>('CatchUpService', {
+        relay: (event: RelayEvent) => void relayed.push(event),
+      }),
+      strictStub<RegistrationStateRecorder>('RegistrationStateRecorder', {
+        relayed: () => undefined,
+      }),
+      strictStub<MembershipService>('MembershipService', {
+        owns: (id: number) => mine.has(id) || waiting.has(id),
+      }),
+      strictStub<MetricsService>('MetricsService', {
+        counter: (() => ({ inc: () => undefined })) as never,
+      }),
       settings,
     );
     for (const level of ['log', 'warn', 'error'] as const)
