@@ -246,6 +246,29 @@ describe('listener: the Web Push transport', () => {
     expect([404, 410]).toContain(status);
   });
 
+  it('deletes the subscription a registration left when it switched to the stream while no listener held it', async () => {
+    const token = newToken();
+    await subscribed('modern', 'wp-switched', token);
+    const row = await h.row('modern', 'wp-switched');
+    await h.restartListener('SIGTERM', false);
+    await h.registered({ instance: 'modern', tag: 'wp-switched', token, transport: 'stream' });
+    await h.startListener();
+    await h.fake('modern').waitForConnection((c) => c.token === token);
+    await waitFor(() => h.fake('modern').push.deleted.includes(token), { what: 'DELETE /api/v1/push/subscription' });
+    expect(h.fake('modern').push.subscriptions.get(token)).toBeUndefined();
+    await waitFor(
+      async () =>
+        (
+          (await h.db.dataSource.query(
+            h.sql('SELECT "registrationId" FROM stream_listener_push_subscriptions WHERE "registrationId" = ?'),
+            [row!.id],
+          )) as unknown[]
+        ).length === 0,
+      { what: 'the stored subscription deleted' },
+    );
+    expect((await status('modern', 'wp-switched')).transport).toBe('stream');
+  });
+
   it('keeps the private key and the auth secret sealed at rest, and no token or key in any log', async () => {
     const token = newToken();
     const subscription = await subscribed('modern', 'wp-secrets', token);

@@ -1,4 +1,5 @@
 import type * as http from 'node:http';
+import { Agent } from 'undici';
 import * as webpush from 'web-push';
 
 /** A push subscription as the fake stored it from `POST /api/v1/push/subscription`. */
@@ -76,6 +77,8 @@ export class FakeMastodonPush {
   private nextId = 1;
   /** Called with each delivery (the benchmark counts them). */
   onDelivery: ((delivery: FakePushDelivery) => void) | undefined;
+  /** Kept-alive connections to the push endpoints (fetch costs several times more CPU per push). */
+  private readonly agent = new Agent({ connections: 64 });
 
   constructor(private readonly instance: PushInstance) {}
 
@@ -166,13 +169,16 @@ export class FakeMastodonPush {
     const sentAt = Date.now();
     let status: number;
     try {
-      const response = await fetch(details.endpoint, {
+      const url = new URL(details.endpoint);
+      const response = await this.agent.request({
+        origin: url.origin,
+        path: url.pathname,
         method: 'POST',
         headers: details.headers as Record<string, string>,
         body: details.body,
       });
-      status = response.status;
-      await response.arrayBuffer();
+      status = response.statusCode;
+      await response.body.dump();
     } catch {
       status = 0;
     }
@@ -184,6 +190,11 @@ export class FakeMastodonPush {
     if (this.record) this.deliveries.push(delivery);
     this.onDelivery?.(delivery);
     return status;
+  }
+
+  /** Closes the connections to the push endpoints. */
+  async close(): Promise<void> {
+    await this.agent.close();
   }
 
   private view(subscription: FakePushSubscription): Record<string, unknown> {

@@ -464,6 +464,7 @@ export class FakeMastodon {
     for (const connection of [...this.live.values()]) connection.socket.terminate();
     for (const socket of this.rawSockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.push.close();
   }
 
   private handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {

@@ -38,6 +38,8 @@ function row(id: number, lastUpdate: number, overrides: Partial<Registration> = 
 describe('ReconcileService', () => {
   const NOW = 1_700_000_000_000;
   let calls: string[];
+  /** Registrations handed to webPush.dropLeftOver: taken up here by their stream. */
+  let leftOverChecks: number[];
   let repo: {
     findExpiredIds: jest.Mock;
     findAll: jest.Mock;
@@ -71,6 +73,7 @@ describe('ReconcileService', () => {
     membership = soleMemberStub();
     jest.useFakeTimers({ now: NOW });
     calls = [];
+    leftOverChecks = [];
     open = new Set();
     apps = { app: { secret: 'secret' } };
     instanceAllowed = true;
@@ -176,6 +179,7 @@ describe('ReconcileService', () => {
       strictStub<WebPushRegistryService>('WebPushRegistryService', {
         has: () => false,
         stop: () => false,
+        dropLeftOver: (row: Registration) => void leftOverChecks.push(row.id),
       }),
     );
     for (const level of ['log', 'debug', 'error'] as const) {
@@ -201,6 +205,8 @@ describe('ReconcileService', () => {
       'ensure(2, token-2)',
     ]);
     expect(lastSuccess).toBe(NOW / 1000);
+    // each stream taken up here is looked up once for a push subscription left behind
+    expect(leftOverChecks).toEqual([1, 2]);
 
     calls = [];
     jest.setSystemTime(NOW + 1_000);
@@ -224,6 +230,8 @@ describe('ReconcileService', () => {
       'ensure(3, token-3)',
       'countAll()',
     ]);
+    // 2 was renewed with its stream open: only 3 is new here
+    expect(leftOverChecks).toEqual([1, 2, 3]);
 
     calls = [];
     jest.setSystemTime(NOW + 2_000);

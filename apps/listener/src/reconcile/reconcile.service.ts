@@ -365,8 +365,10 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
       return true;
     }
     // a registration that left Web Push: its subscription is deleted, its stream opens
-    this.webPush.stop(row.id, 'transport is stream now', { unsubscribe: true });
+    const wasPush = this.webPush.stop(row.id, 'transport is stream now', { unsubscribe: true });
     const opening = !this.streams.has(row.id);
+    // taken up here by its stream: a subscription it left while nobody held it is deleted too
+    if (!wasPush && opening) this.webPush.dropLeftOver(row, verdict.instance);
     this.streams.ensure(row, verdict.instance);
     if ('instead' in choice && opening) this.webPush.explainStream(row.id, choice.instead);
     return true;

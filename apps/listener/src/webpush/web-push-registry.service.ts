@@ -82,6 +82,9 @@ export class WebPushRegistryService implements OnModuleInit, OnModuleDestroy {
   private active = 0;
   private readonly waiting: WebPushEntry[] = [];
   private readonly maxActive: number;
+  /** Stream registrations to look up for a subscription left from when they asked for Web Push (see dropLeftOver). */
+  private readonly leftOverChecks = new Map<number, { registration: Registration; instance: InstanceEntry }>();
+  private leftOverTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly subscriptions: PushSubscriptionRepository,
@@ -113,6 +116,7 @@ export class WebPushRegistryService implements OnModuleInit, OnModuleDestroy {
   onModuleDestroy(): void {
     this.stopping = true;
     clearInterval(this.sweepTimer);
+    clearTimeout(this.leftOverTimer);
     for (const entry of this.entries.values()) {
       entry.generation += 1;
       clearTimeout(entry.retryTimer);
@@ -200,6 +204,39 @@ export class WebPushRegistryService implements OnModuleInit, OnModuleDestroy {
     if (options.unsubscribe) void this.unsubscribe(entry, why);
     else this.logger.debug(`push subscription of ${registrationLabel(entry.registration)} left here: ${why}`);
     return true;
+  }
+
+  /**
+   * `registration` is now served here by its stream and was not held here by
+   * Web Push: it may have left a subscription behind (it switched to the
+   * stream while no listener held it). Looked up in batches; one found is
+   * deleted at the instance, with the registration's token, and here, so that
+   * the instance stops pushing for it.
+   */
+  dropLeftOver(registration: Registration, instance: InstanceEntry): void {
+    if (this.stopping || this.entries.has(registration.id)) return;
+    this.leftOverChecks.set(registration.id, { registration, instance });
+    this.leftOverTimer ??= setTimeout(() => void this.deleteLeftOvers(), 0);
+  }
+
+  private async deleteLeftOvers(): Promise<void> {
+    this.leftOverTimer = undefined;
+    const checks = [...this.leftOverChecks.values()];
+    this.leftOverChecks.clear();
+    let stored: Map<number, PushSubscription>;
+    try {
+      stored = await this.subscriptions.findByRegistrations(checks.map((check) => check.registration.id));
+    } catch (error) {
+      // looked up again when the listener next takes these registrations up
+      this.logger.error(`left-over push subscriptions not looked up: ${(error as Error).message}`);
+      return;
+    }
+    for (const check of checks) {
+      const subscription = stored.get(check.registration.id);
+      // a refused one holds nothing at the instance; one taken up by Web Push again meanwhile is in use
+      if (!subscription || subscription.state === 'refused' || this.entries.has(check.registration.id)) continue;
+      await this.deleteSubscription(check, 'transport is stream now');
+    }
   }
 
   /** A registration that asked for Web Push keeps its stream for `reason`: said in its lastError, for /status. */
@@ -363,16 +400,21 @@ export class WebPushRegistryService implements OnModuleInit, OnModuleDestroy {
   }
 
   private async unsubscribe(entry: WebPushEntry, why: string): Promise<void> {
+    if (entry.state === 'subscribed' || entry.state === 'subscribing' || entry.state === 'retrying')
+      await this.deleteSubscription(entry, why);
+    else await this.deleteStored(entry.registration.id);
+  }
+
+  /** `DELETE /api/v1/push/subscription` with the registration's token, then the stored row. */
+  private async deleteSubscription(entry: { registration: Registration; instance: InstanceEntry }, why: string): Promise<void> {
     const label = registrationLabel(entry.registration);
-    if (entry.state === 'subscribed' || entry.state === 'subscribing' || entry.state === 'retrying') {
-      try {
-        await this.client.unsubscribe(this.target(entry));
-        this.outcomes.inc({ outcome: 'unsubscribed' });
-        this.logger.log(`push subscription deleted for ${label}: ${why}`);
-      } catch (error) {
-        // its push id is gone here too: the instance's next push is answered 410 and it drops the subscription
-        this.logger.warn(`push subscription of ${label} not deleted at the instance (${(error as Error).message})`);
-      }
+    try {
+      await this.client.unsubscribe(this.target(entry));
+      this.outcomes.inc({ outcome: 'unsubscribed' });
+      this.logger.log(`push subscription deleted for ${label}: ${why}`);
+    } catch (error) {
+      // its push id is gone here too: the instance's next push is answered 410 and it drops the subscription
+      this.logger.warn(`push subscription of ${label} not deleted at the instance (${(error as Error).message})`);
     }
     await this.deleteStored(entry.registration.id);
   }
