@@ -25,18 +25,27 @@ let sent = 0;
 /** Filler that makes a payload about the size of a real notification (account + status). */
 const FILLER = 'x'.repeat(1_200);
 
+/** The account of every notification. */
+const BENCH_ACCOUNT = { id: '1', username: 'bench', acct: 'bench', note: FILLER };
+
 function notification(seq: number): { event: string; payload: string } {
   const payload = {
     id: String(seq + 1),
     type: 'mention',
     created_at: new Date().toISOString(),
-    account: { id: '1', username: 'bench', acct: 'bench', note: FILLER },
+    account: BENCH_ACCOUNT,
     bench: { seq, sentAt: preciseNow() },
   };
   return { event: 'notification', payload: JSON.stringify(payload) };
 }
 
-function emit(fake: FakeMastodon, rate: number, seconds: number): Promise<void> {
+/**
+ * Sends `rate` notifications per second for `seconds`. `stored`: made as
+ * Mastodon makes them (kept for its REST API, then streamed), so that a
+ * listener catching up after a gap finds them (failover mode); otherwise
+ * streamed only.
+ */
+function emit(fake: FakeMastodon, rate: number, seconds: number, stored: boolean): Promise<void> {
   const total = rate * seconds;
   const started = preciseNow();
   return new Promise((resolve) => {
@@ -44,7 +53,9 @@ function emit(fake: FakeMastodon, rate: number, seconds: number): Promise<void> 
     const timer = setInterval(() => {
       const due = Math.min(total, Math.floor(((preciseNow() - started) / 1000) * rate));
       while (sent < due) {
-        fake.emit(tokenOf(sent), notification(sent * count + index));
+        const seq = sent * count + index;
+        if (stored) fake.notify(tokenOf(sent), { account: BENCH_ACCOUNT, bench: { seq, sentAt: preciseNow() } });
+        else fake.emit(tokenOf(sent), notification(seq));
         sent++;
       }
       if (sent >= total) {
@@ -63,10 +74,7 @@ function notifyAtRate(fake: FakeMastodon, rate: number): () => number {
     const due = Math.floor(((preciseNow() - started) / 1000) * rate);
     while (made < due) {
       // the fake gives it its id (increasing, as Mastodon's)
-      fake.notify(tokenOf(made), {
-        account: { id: '1', username: 'bench', acct: 'bench', note: FILLER },
-        bench: { seq: made, sentAt: preciseNow() },
-      });
+      fake.notify(tokenOf(made), { account: BENCH_ACCOUNT, bench: { seq: made, sentAt: preciseNow() } });
       made++;
     }
   }, 5);
@@ -83,7 +91,7 @@ async function main(): Promise<void> {
     keyFile && certFile ? { key: fs.readFileSync(keyFile, 'utf8'), cert: fs.readFileSync(certFile, 'utf8') } : undefined;
   const fake = await FakeMastodon.start({ acceptToken: (token) => /^bench-\d+$/.test(token), record: false, tls });
   let stopNotifying: (() => number) | undefined;
-  process.on('message', (message: { type: string; rate?: number; seconds?: number }) => {
+  process.on('message', (message: { type: string; rate?: number; seconds?: number; stored?: boolean }) => {
     if (message.type === 'stats') {
       process.send?.({ type: 'stats', open: fake.openCount, sent, upgrades: fake.upgradeAttempts, rest: fake.restArrivals });
     } else if (message.type === 'notifyStart') {
@@ -99,7 +107,7 @@ async function main(): Promise<void> {
         process.send?.({ type: 'outage', upgrades: fake.upgradeAttempts - upgradesBefore });
       }, (message.seconds ?? 0) * 1000);
     } else if (message.type === 'emit') {
-      void emit(fake, message.rate ?? 0, message.seconds ?? 0).then(() => process.send?.({ type: 'emitted', sent }));
+      void emit(fake, message.rate ?? 0, message.seconds ?? 0, message.stored === true).then(() => process.send?.({ type: 'emitted', sent }));
     } else if (message.type === 'stop') {
       void fake.stop().then(() => process.exit(0));
     }

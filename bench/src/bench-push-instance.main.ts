@@ -41,6 +41,7 @@ function emit(fake: FakeMastodon, rate: number, seconds: number): Promise<void> 
 
 async function main(): Promise<void> {
   const fake = await FakeMastodon.start({ acceptToken: (token) => /^bench-\d+$/.test(token), record: false });
+  fake.push.reuseVapidTokens = true;
   fake.push.onDelivery = (delivery) => {
     if (delivery.status === 201) pushed++;
     else pushFailures++;

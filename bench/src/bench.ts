@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { ChildProcess } from 'node:child_process';
 import { parseBenchArgs, BenchArgs } from './bench-args';
 import { createBenchDatabase, BenchDatabase } from './bench-database';
-import { ask, ChildProcesses, extraNodeArgs, nextMessage } from './child-processes';
+import { APP_LOG_LEVEL, ask, ChildProcesses, extraNodeArgs, nextMessage } from './child-processes';
 import { createBenchTls, BenchTls } from './bench-tls';
 import { preciseNow, summarize } from './latency-stats';
 import { relayFigures } from './relay-figures';
@@ -192,7 +192,7 @@ async function startRelay(args: BenchArgs, db: BenchDatabase, listenerEnv: Recor
   const configDir = writeConfig([instanceOrigin], `http://127.0.0.1:${receiverPort}/`);
   const apiPort = await freePort();
   const listenerPort = await freePort();
-  const common = { ...db.env, CONFIG_DIR: configDir, LOG_LEVEL: 'warn' };
+  const common = { ...db.env, CONFIG_DIR: configDir, LOG_LEVEL: APP_LOG_LEVEL };
   const api = startApp('api', { ...common, PORT: String(apiPort) });
   const listener = startApp('listener', {
     ...common,
@@ -450,7 +450,7 @@ async function relayRun(
   const callbackUrl = `http://127.0.0.1:${receiverPort}/callback`;
   const configDir = writeConfig(origins, `http://127.0.0.1:${receiverPort}/`);
   const apiPort = await freePort();
-  const common = { ...db.env, CONFIG_DIR: configDir, LOG_LEVEL: 'warn' };
+  const common = { ...db.env, CONFIG_DIR: configDir, LOG_LEVEL: APP_LOG_LEVEL };
   const api = startApp('api', { ...common, PORT: String(apiPort) });
   const listeners: { handle: AppHandle; port: number }[] = [];
   for (let i = 0; i < args.listeners; i++) {
@@ -518,7 +518,8 @@ async function relayRun(
     instances.map((instance) =>
       ask<{ type: string; sent: number }>(
         instance,
-        { type: 'emit', rate: perInstance, seconds: totalSeconds },
+        // a failover's gap is caught up from the instances' REST API: the notifications are kept there
+        { type: 'emit', rate: perInstance, seconds: totalSeconds, stored: args.mode === 'failover' },
         'emitted',
         (totalSeconds + 60) * 1000,
       ),
@@ -542,7 +543,8 @@ async function relayRun(
   // let what is in flight arrive: stop when everything came or nothing moved for 10 s
   await waitForRelayed(receiverStats, sent);
   const relaySeconds = (preciseNow() - relayStarted) / 1000;
-  const cpuUsed = pids.map((pid, i) => cpuSeconds(pid) - cpuBefore[i]);
+  // a killed listener's CPU can no longer be read: the figure covers the listeners alive at the end
+  const cpuUsed = pids.map((pid, i) => cpuSeconds(pid) - cpuBefore[i]).filter((used) => !Number.isNaN(used));
   clearInterval(relayTicker);
   const final = await receiverStats();
   const { latencies, sequences } = await ask<{
@@ -599,7 +601,7 @@ async function relayRun(
     ],
     ['listener RSS after open, each (MB)', rssAfterOpen.join(' / ')],
     ['KB per stream (RSS after open minus idle)', kbPerStream],
-    ['listener CPU during relay (all)', `${result.listener.cpuPercentDuringRelay} % of one core`],
+    ['listener CPU during relay (all alive at the end)', `${result.listener.cpuPercentDuringRelay} % of one core`],
     ...relay.rows,
     ['callback outcomes (listeners alive at the end)', JSON.stringify(outcomes)],
     ...(failoverResult
@@ -651,7 +653,7 @@ async function killOneListener(
 async function registerMode(args: BenchArgs, db: BenchDatabase): Promise<void> {
   const configDir = writeConfig([], 'http://127.0.0.1:9/');
   const apiPort = await freePort();
-  const api = startApp('api', { ...db.env, CONFIG_DIR: configDir, PORT: String(apiPort), LOG_LEVEL: 'warn' });
+  const api = startApp('api', { ...db.env, CONFIG_DIR: configDir, PORT: String(apiPort), LOG_LEVEL: APP_LOG_LEVEL });
   await waitHealthy(apiPort, 'api');
   const client = new RegisterClient(apiPort, args.concurrency);
   const latencies: number[] = [];

@@ -65,6 +65,9 @@ export class ChildProcesses {
   }
 }
 
+/** The apps' LOG_LEVEL: warn, so that logging costs nothing measurable; BENCH_LOG_LEVEL=info (with BENCH_APP_LOG_DIR) to see what they did. */
+export const APP_LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'warn';
+
 /** Node flags added to the apps', e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them under load. */
 export function extraNodeArgs(): string[] {
   return (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { ChildProcess } from 'node:child_process';
 import { BenchArgs } from './bench-args';
 import { BenchDatabase } from './bench-database';
-import { ask, ChildProcesses, nextMessage } from './child-processes';
+import { APP_LOG_LEVEL, ask, ChildProcesses, nextMessage } from './child-processes';
 import { preciseNow, summarize } from './latency-stats';
 import { cpuSeconds, rssMb } from './process-usage';
 import { RegisterClient } from './register-client';
@@ -58,7 +58,7 @@ export async function webPushMode(args: BenchArgs, db: BenchDatabase, kit: Bench
   const configDir = kit.writeConfig([instanceOrigin], `http://127.0.0.1:${receiverPort}/`);
   const apiPort = await kit.freePort();
   const listenerPort = await kit.freePort();
-  const common = { ...db.env, CONFIG_DIR: configDir, LOG_LEVEL: 'warn', PUBLIC_URL: `http://127.0.0.1:${apiPort}` };
+  const common = { ...db.env, CONFIG_DIR: configDir, LOG_LEVEL: APP_LOG_LEVEL, PUBLIC_URL: `http://127.0.0.1:${apiPort}` };
   const api = kit.startApp('api', { ...common, PORT: String(apiPort) });
   const listener = kit.startApp('listener', { ...common, LISTENER_PORT: String(listenerPort), LISTENER_POLL_INTERVAL_MS: '1000' });
   await Promise.all([kit.waitHealthy(apiPort, 'api'), kit.waitHealthy(listenerPort, 'listener')]);

@@ -47,6 +47,7 @@ describe('ReconcileService', () => {
     findByIds: jest.Mock;
     countAll: jest.Mock;
     findAllIds: jest.Mock;
+    findCursors: jest.Mock;
   };
   let streams: {
     ensure: jest.Mock;
@@ -93,6 +94,7 @@ describe('ReconcileService', () => {
       findByIds: jest.fn().mockResolvedValue([]),
       countAll: jest.fn().mockResolvedValue(0),
       findAllIds: jest.fn().mockResolvedValue([]),
+      findCursors: jest.fn().mockResolvedValue(new Map()),
     };
     const loggedRepo = Object.fromEntries(
       Object.entries(repo).map(([name, fn]) => [
@@ -320,6 +322,25 @@ describe('ReconcileService', () => {
     await service.runPass();
     expect(calls).toContain(`expire([1,3], ${NOW - 72 * HOUR})`);
     expect(calls).not.toContain('stop(2, not renewed within 72 h, forget=true)');
+  });
+
+  it('takes over a registration from the cursor stored now, not from the one in the row it read before', async () => {
+    // another listener owns 2 at first; this one read its row before that one relayed anything
+    let others = true;
+    membership.owns = (id: number) => id !== 2 || !others;
+    repo.findAll.mockResolvedValueOnce([row(1, NOW, { lastNotificationId: '5' }), row(2, NOW, { lastNotificationId: null })]);
+    await service.runPass();
+    expect(streams.ensure.mock.calls.map(([r]: [Registration]) => r.id)).toEqual([1]);
+    // the other listener is gone: 2 comes here, with the cursor that listener stored meanwhile
+    others = false;
+    membership.refresh = () => Promise.resolve({ changed: true, agreedNow: false });
+    repo.countAll.mockResolvedValueOnce(2);
+    repo.findCursors.mockResolvedValueOnce(new Map([[2, '41']]));
+    jest.setSystemTime(NOW + 1_000);
+    await service.runPass();
+    expect(calls).toContain('findCursors([2])');
+    const [taken] = streams.ensure.mock.calls.filter(([r]: [Registration]) => r.id === 2);
+    expect((taken as [Registration])[0].lastNotificationId).toBe('41');
   });
 
   it('ends the registrations the config no longer allows, closing their streams first', async () => {

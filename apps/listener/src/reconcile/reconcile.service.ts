@@ -189,6 +189,8 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
         await this.fullResync(started);
       } else await this.applyChanges();
       if (members.changed) {
+        // a full resync has just read every row, cursors included
+        if (!full) await this.readCursorsOfTakenUp();
         for (const registration of this.known.values()) this.apply(registration);
       }
       if (members.changed || members.agreedNow) this.streams.refreshLimits();
@@ -204,6 +206,25 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
       this.takenOver = [];
       this.logger.error(`reconcile pass failed: ${(error as Error).message}`);
       if (this.membership.isCutOff()) this.letGoOfEverything();
+    }
+  }
+
+  /**
+   * The registrations this listener now owns and does not hold come from
+   * another listener, which moved their cursors on since this one read their
+   * rows: they catch up from the cursors stored now, not from those read
+   * then (or from a floor, where the row had none), which would skip the gap.
+   */
+  private async readCursorsOfTakenUp(): Promise<void> {
+    const ids: number[] = [];
+    for (const row of this.known.values()) {
+      if (!row.removed && this.membership.owns(row.id) && !this.streams.has(row.id) && !this.webPush.has(row.id))
+        ids.push(row.id);
+    }
+    if (ids.length === 0) return;
+    for (const [id, cursor] of await this.registrations.findCursors(ids)) {
+      const row = this.known.get(id);
+      if (row && row.lastNotificationId !== cursor) this.known.set(id, { ...row, lastNotificationId: cursor });
     }
   }
 

@@ -174,6 +174,16 @@ export class RegistrationRepository {
     }
   }
 
+  /** The stored catch-up cursors of the rows of `ids` that still exist. */
+  async findCursors(ids: number[]): Promise<Map<number, string | null>> {
+    const found = new Map<number, string | null>();
+    for (const batch of batches(ids)) {
+      const rows = await this.rows.find({ select: { id: true, lastNotificationId: true }, where: { id: In(batch) } });
+      for (const row of rows) found.set(row.id, row.lastNotificationId ?? null);
+    }
+    return found;
+  }
+
   /** The stored catch-up cursor of `id` (undefined when the row is gone). */
   async findCursor(id: number): Promise<string | null | undefined> {
     const row = await this.rows.findOne({ select: { id: true, lastNotificationId: true }, where: { id } });
