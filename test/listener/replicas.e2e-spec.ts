@@ -1,4 +1,5 @@
 import { Rendezvous } from '../../apps/listener/src/membership/rendezvous';
+import { CHANGE_OVERLAP_MS } from '../../apps/listener/src/reconcile/reconcile.service';
 import type { AppProcess } from '../support/app-process';
 import type { FakeMastodon } from '../support/fake-mastodon';
 import { waitFor } from '../support/wait-for';
@@ -220,5 +221,86 @@ describe('listener replicas: one database, many listeners', () => {
     expect(notifying.unheld.length).toBeGreaterThan(0);
     await allDelivered(notifying.made);
     expect(limited.peakOpen).toBeLessThanOrEqual(LIMIT);
+  });
+});
+
+describe('listener replicas: taking over registrations never held before', () => {
+  const tokens = Array.from({ length: 12 }, (_, i) => `takeover-token-${i}`);
+  let h: ListenerHarness;
+  let alpha: FakeMastodon;
+
+  beforeAll(async () => {
+    h = await ListenerHarness.start({
+      instances: { alpha: {} },
+      env: {
+        LISTENER_NODE_TIMEOUT_MS: String(NODE_TIMEOUT_MS),
+        STREAM_PING_INTERVAL_MS: '10000',
+        DB_POOL_SIZE: '4',
+        // no full re-read of the table during the test: the survivor knows the rows as it read them at first
+        LISTENER_FULL_RESYNC_MS: '600000',
+      },
+    });
+    alpha = h.fake('alpha');
+    for (const token of tokens) alpha.addToken(token);
+    await h.addListener();
+    for (const [i, token] of tokens.entries()) await h.registered({ instance: 'alpha', tag: `t${i}`, token });
+    await waitFor(() => tokens.every((token) => alpha.openCountByToken().get(token) === 1), {
+      timeoutMs: 30_000,
+      what: 'every stream held once by the two listeners',
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  it('catches up from the cursors the killed listener stored, which the survivor never read', async () => {
+    const victim = h.listener;
+    const victimPort = victim.env.LISTENER_PORT;
+    const held = (await (await fetch(`http://127.0.0.1:${victimPort}/metrics`)).text())
+      .split('\n')
+      .filter((line) => line.startsWith('msl_streams_open{'))
+      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+    // with 12 registrations over two listeners, each holding none is a 1 in 2,048 draw
+    expect(held).toBeGreaterThan(0);
+    // each registration relays one notification: the victim's cursors move on, in its memory and then in the table
+    const before = tokens.map((token) => alpha.notify(token).key);
+    for (const i of tokens.keys()) await h.receiver.waitForDelivered(1, `/cb/t${i}`);
+    await waitFor(
+      async () =>
+        (
+          (await h.db.dataSource.query(
+            h.sql('SELECT id FROM stream_listener_registrations WHERE "lastNotificationId" IS NULL'),
+          )) as unknown[]
+        ).length === 0,
+      { what: 'every cursor stored' },
+    );
+    // the survivor reads a row again only while its lastUpdate is within the change window: let the rows age out of it
+    const registeredAt = Date.now();
+    await waitFor(() => Date.now() - registeredAt > CHANGE_OVERLAP_MS + 1_000, {
+      timeoutMs: CHANGE_OVERLAP_MS + 5_000,
+      what: 'the rows out of the change window',
+    });
+    await victim.stop('SIGKILL');
+    // made while the victim's streams are down: only a catch-up from the stored cursors finds them
+    const during = tokens.map((token) => alpha.notify(token).key);
+    await waitFor(() => tokens.every((token) => alpha.openCountByToken().get(token) === 1), {
+      timeoutMs: 60_000,
+      what: 'every stream held by the survivor',
+    });
+    const after = tokens.map((token) => alpha.notify(token).key);
+    for (const [i] of tokens.entries()) {
+      await waitFor(
+        () => {
+          const ids = new Set(
+            h.receiver
+              .delivered(`/cb/t${i}`)
+              .map((r) => (JSON.parse((r.json as { payload: string }).payload) as { id: string }).id),
+          );
+          return [before[i], during[i], after[i]].every((id) => ids.has(id));
+        },
+        { what: `the notifications of t${i}, the one made during the takeover included` },
+      );
+    }
   });
 });
