@@ -269,9 +269,9 @@ describe('listener replicas: taking over registrations never held before', () =>
     await waitFor(
       async () =>
         (
-          (await h.db.dataSource.query(
+          await h.db.dataSource.query<unknown[]>(
             h.sql('SELECT id FROM stream_listener_registrations WHERE "lastNotificationId" IS NULL'),
-          )) as unknown[]
+          )
         ).length === 0,
       { what: 'every cursor stored' },
     );
