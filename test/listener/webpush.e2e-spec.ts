@@ -259,10 +259,10 @@ describe('listener: the Web Push transport', () => {
     await waitFor(
       async () =>
         (
-          (await h.db.dataSource.query(
+          await h.db.dataSource.query<unknown[]>(
             h.sql('SELECT "registrationId" FROM stream_listener_push_subscriptions WHERE "registrationId" = ?'),
             [row!.id],
-          )) as unknown[]
+          )
         ).length === 0,
       { what: 'the stored subscription deleted' },
     );
