@@ -20,6 +20,7 @@ import { ReconcileService } from './reconcile/reconcile.service';
 import { ClusterStatusService } from './status/cluster-status.service';
 import { StatusController } from './status/status.controller';
 import { StatusAccessGuard } from './status/status-access.guard';
+import { EventLoopLagService } from './streams/event-loop-lag.service';
 import { StreamRegistryService } from './streams/stream-registry.service';
 import { ReceivedPushRelayService } from './webpush/received-push-relay.service';
 import { WebPushRegistryService } from './webpush/web-push-registry.service';
@@ -54,6 +55,7 @@ export class ListenerModule {
         LifecycleEventsService,
         RegistrationRemovalService,
         EventRouterService,
+        EventLoopLagService,
         StreamRegistryService,
         WebPushRegistryService,
         ReceivedPushRelayService,

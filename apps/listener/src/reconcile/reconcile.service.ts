@@ -247,14 +247,14 @@ export class ReconcileService implements OnApplicationBootstrap, OnModuleDestroy
   }
 
   /**
-   * This listener has not written its heartbeat for nearly
-   * LISTENER_NODE_TIMEOUT_MS: the others are taking its registrations over,
+   * This listener has not written its heartbeat for twice
+   * LISTENER_NODE_TIMEOUT_MS: the others have taken its registrations over,
    * so it closes its streams rather than hold them twice. The next
    * successful pass starts again from the members it then finds.
    */
   private letGoOfEverything(): void {
     this.logger.warn(
-      `no heartbeat written for ${this.listener.nodeTimeoutMs - this.listener.pollIntervalMs} ms: closing every stream, the other listeners take them over`,
+      `no heartbeat written for ${2 * this.listener.nodeTimeoutMs} ms: closing every stream, the other listeners hold them`,
     );
     for (const id of this.known.keys()) {
       this.streams.stop(id, 'cut off from the database', { forget: false });

@@ -15,6 +15,7 @@ import { EventRouterService } from '../events/event-router.service';
 import { RegistrationRemovalService } from '../lifecycle/registration-removal.service';
 import { RegistrationStateRecorder } from '../lifecycle/registration-state.recorder';
 import { ListenerMetrics } from '../listener.metrics';
+import { EventLoopLagService } from './event-loop-lag.service';
 import { StreamEntry } from './stream-entry';
 import { StreamRegistryService } from './stream-registry.service';
 import { soleMemberStub } from '../membership/membership.mock';
@@ -78,6 +79,8 @@ describe('StreamRegistryService', () => {
   let forgetRegistration: jest.Mock<void, [number]>;
   let metrics: { gauge: number; connects: number; reconnects: number; failures: string[] };
   let registry: StreamRegistryService;
+  /** What the EventLoopLagService stub says. */
+  let loopBehind: boolean;
   const target: StreamTarget = {
     url: new URL('ws://10.0.0.2/api/v1/streaming?stream=user'),
     endpoint: 'user',
@@ -123,6 +126,7 @@ describe('StreamRegistryService', () => {
         metrics.failures.push(reason);
       },
     });
+    loopBehind = false;
     registry = new StreamRegistryService(
       strictStub<StreamTargetService>('StreamTargetService', { resolve: resolve as never }),
       factory,
@@ -137,6 +141,9 @@ describe('StreamRegistryService', () => {
         stopped: jest.fn(),
       }),
       soleMemberStub(),
+      strictStub<EventLoopLagService>('EventLoopLagService', {
+        openingLimit: (limit: number) => (loopBehind ? Math.max(1, Math.ceil(limit / 4)) : limit),
+      }),
       settings,
     );
     jest
@@ -420,6 +427,19 @@ describe('StreamRegistryService', () => {
     expect(streams.map((s) => s.context.id)).toEqual([1]);
     opened(streams[0]);
     expect(streams.map((s) => s.context.id)).toEqual([1, 2]);
+  });
+
+  it('opens fewer handshakes at once while the event loop is behind, all of them again once it caught up', async () => {
+    const instance = { maxOpening: 8 };
+    loopBehind = true;
+    for (const id of [1, 2, 3, 4, 5]) registry.ensure(registration(id), instance);
+    await flush();
+    // a quarter of 8
+    expect(streams.map((s) => s.context.id)).toEqual([1, 2]);
+    loopBehind = false;
+    opened(streams[0]);
+    await flush();
+    expect(streams.map((s) => s.context.id)).toEqual([1, 2, 3, 4, 5]);
   });
 
   it('holds at most maxConnections streams per instance; the next waits for a stop', async () => {

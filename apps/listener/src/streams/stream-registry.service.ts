@@ -20,6 +20,7 @@ import { RegistrationStateRecorder } from '../lifecycle/registration-state.recor
 import { refusalReason } from '../lifecycle/removal-reason';
 import { ListenerMetrics, StreamFailureLabel } from '../listener.metrics';
 import { reconnectDelay } from './backoff';
+import { EventLoopLagService } from './event-loop-lag.service';
 import { OpeningLimiter } from './opening-limiter';
 import { connectionSettingsKey, StreamEntry } from './stream-entry';
 
@@ -85,6 +86,7 @@ export class StreamRegistryService
     private readonly metrics: ListenerMetrics,
     private readonly catchUp: CatchUpService,
     private readonly membership: MembershipService,
+    private readonly loopLag: EventLoopLagService,
     @Inject(SETTINGS) settings: Settings,
   ) {
     this.listener = settings.listener;
@@ -589,10 +591,10 @@ export class StreamRegistryService
     return this.membership.connectionShare(instance.maxConnections);
   }
 
-  /** This listener's part of the instance's handshakes in progress. */
+  /** This listener's part of the instance's handshakes in progress (less while its event loop is behind). */
   private maxOpening(entry: StreamEntry): number {
-    return this.membership.openingShare(
-      entry.instance.maxOpening ?? this.listener.maxOpeningPerInstance,
+    return this.loopLag.openingLimit(
+      this.membership.openingShare(entry.instance.maxOpening ?? this.listener.maxOpeningPerInstance),
     );
   }
 }
