@@ -42,9 +42,22 @@ describe('api while its database is down', () => {
         { '*': {} },
       ),
       LOG_LEVEL: 'info',
+      // Web Push on: the instances' pushes reach /push/<id>
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
     });
     client = new ApiClient(`http://127.0.0.1:${port}`);
   });
+
+  /** A push to a well-formed id (no subscription has it): the status and Retry-After of the answer. */
+  async function push(): Promise<{ status: number; retryAfter: string | null }> {
+    const response = await fetch(`${client.baseUrl}/push/${'A'.repeat(43)}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', 'content-encoding': 'aes128gcm', ttl: '60' },
+      body: Buffer.alloc(120, 1),
+    });
+    await response.arrayBuffer();
+    return { status: response.status, retryAfter: response.headers.get('retry-after') };
+  }
 
   afterAll(async () => {
     await api?.stop();
@@ -55,6 +68,7 @@ describe('api while its database is down', () => {
   it('works while the database is up', async () => {
     expect((await client.get('/health')).json).toEqual({ status: 'ok', database: 'up' });
     expect((await client.postForm('/register', registration('before'))).status).toBe(202);
+    expect((await push()).status).toBe(404);
   });
 
   it('answers /health 503 and /register, /unregister 503 when the database goes away, and stays up', async () => {
@@ -85,6 +99,8 @@ describe('api while its database is down', () => {
     });
     expect(unregister.status).toBe(503);
     expect(unregister.json).toEqual(unavailable);
+    // a push is answered 503 with Retry-After, never a 4xx: an instance deletes its subscription on a 4xx
+    expect(await push()).toEqual({ status: 503, retryAfter: '10' });
 
     // refusals that need no database are still answered as usual
     expect(
@@ -98,6 +114,7 @@ describe('api while its database is down', () => {
     await waitFor(async () => (await client.get('/health')).status === 200, {
       what: '/health to recover',
     });
+    expect((await push()).status).toBe(404);
     expect((await client.postForm('/register', registration('after'))).status).toBe(202);
     const tags = (await allRegistrationRows(db.dataSource)).map((row) => row.tag).sort();
     expect(tags).toEqual(['after', 'before']);

@@ -20,6 +20,7 @@ import { ReconcileService } from './reconcile/reconcile.service';
 import { ClusterStatusService } from './status/cluster-status.service';
 import { StatusController } from './status/status.controller';
 import { StatusAccessGuard } from './status/status-access.guard';
+import { MembershipConnectionModule } from './membership/membership-connection.module';
 import { EventLoopLagService } from './streams/event-loop-lag.service';
 import { StreamRegistryService } from './streams/stream-registry.service';
 import { ReceivedPushRelayService } from './webpush/received-push-relay.service';
@@ -39,6 +40,7 @@ export class ListenerModule {
         ConfigModule.forRoot(settings),
         LoggingModule.forRoot(settings),
         DatabaseModule.forRootAsync(),
+        MembershipConnectionModule,
         MetricsModule,
         ScheduleModule.forRoot(),
         MastodonModule,

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { SETTINGS, Settings } from '@app/config';
 import { heartbeatFresh, ListenerNode, ListenerNodeRepository } from '@app/database';
+import { MEMBERSHIP_NODES } from './membership-connection.module';
 import { Rendezvous, viewFingerprint } from './rendezvous';
 
 /** Rows of nodes silent this many timeouts are deleted: nobody waits for them any more. */
@@ -52,7 +53,7 @@ export class MembershipService implements OnApplicationShutdown {
   private readonly handedFrom = new Map<number, string>();
 
   constructor(
-    private readonly nodes: ListenerNodeRepository,
+    @Inject(MEMBERSHIP_NODES) private readonly nodes: ListenerNodeRepository,
     @Inject(SETTINGS) settings: Settings,
   ) {
     this.timeoutMs = settings.listener.nodeTimeoutMs;
