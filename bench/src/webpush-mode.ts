@@ -161,8 +161,19 @@ export async function webPushMode(args: BenchArgs, db: BenchDatabase, kit: Bench
       secondsToSubscribe: round(secondsToSubscribe),
     },
     streamsHeldByListener: { peak: socketsPeak },
-    listener: { rssMbAfterSubscribe: rssAfterSubscribe.listener, rssMbPeak: peak.listener, cpuPercentDuringRelay: round((cpu.listener / relaySeconds) * 100) },
-    api: { rssMbAfterSubscribe: rssAfterSubscribe.api, rssMbPeak: peak.api, cpuPercentDuringRelay: round((cpu.api / relaySeconds) * 100) },
+    relaySeconds: round(relaySeconds),
+    listener: {
+      rssMbAfterSubscribe: rssAfterSubscribe.listener,
+      rssMbPeak: peak.listener,
+      cpuPercentDuringRelay: round((cpu.listener / relaySeconds) * 100),
+      cpuMsPerPush: round((cpu.listener * 1000) / Math.max(1, end.pushed)),
+    },
+    api: {
+      rssMbAfterSubscribe: rssAfterSubscribe.api,
+      rssMbPeak: peak.api,
+      cpuPercentDuringRelay: round((cpu.api / relaySeconds) * 100),
+      cpuMsPerPush: round((cpu.api * 1000) / Math.max(1, end.pushed)),
+    },
     events: {
       sent,
       pushesAccepted: end.pushed,

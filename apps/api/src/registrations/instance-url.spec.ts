@@ -10,6 +10,8 @@ describe('checkInstanceUrl', () => {
     ['http://127.0.0.1:3000/', 'http://127.0.0.1:3000'],
     ['http://[::1]:3000', 'http://[::1]:3000'],
     ['https://日本.example', 'https://xn--wgv71a.example'],
+    // 255 bytes: the longest origin stored
+    [`https://${'a'.repeat(239)}.example`, `https://${'a'.repeat(239)}.example`],
   ])('accepts %s as %s', (raw, normalized) => {
     expect(checkInstanceUrl(raw)).toEqual({ ok: true, url: normalized });
     expect(normalizeInstanceUrl(raw)).toBe(normalized);
@@ -21,6 +23,10 @@ describe('checkInstanceUrl', () => {
     ['ftp://mastodon.example', 'must be an http:// or https:// origin'],
     ['javascript:alert(1)', 'must be an http:// or https:// origin'],
     ['https://user:pass@mastodon.example', 'must not contain credentials'],
+    ['https://user@mastodon.example', 'must not contain credentials'],
+    ['https://:pass@mastodon.example', 'must not contain credentials'],
+    // 256 bytes as an origin: one more than a stored instance URL may hold
+    [`https://${'a'.repeat(240)}.example`, 'must be at most 255 bytes (UTF-8)'],
     ['https://mastodon.example/path', 'must be an origin without path, query or fragment'],
     ['https://mastodon.example//', 'must be an origin without path, query or fragment'],
     ['https://mastodon.example?', 'must be an origin without path, query or fragment'],

@@ -19,13 +19,8 @@ export function checkInstanceUrl(raw: string): InstanceUrlCheck {
   }
   if (url.username !== '' || url.password !== '')
     return { ok: false, reason: 'must not contain credentials' };
-  if (
-    url.pathname !== '/' ||
-    url.search !== '' ||
-    url.hash !== '' ||
-    raw.includes('?') ||
-    raw.includes('#')
-  ) {
+  // a query or fragment, even an empty one, leaves its `?` or `#` in the text
+  if (url.pathname !== '/' || raw.includes('?') || raw.includes('#')) {
     return {
       ok: false,
       reason: `must be an origin without path, query or fragment, ${ORIGIN_EXAMPLE}`,

@@ -202,6 +202,19 @@ describe('RegistrationRules', () => {
       ).resolves.toBe('https://push.example.net/cb');
     });
 
+    it('leaves no lookup timer behind once a name resolved (it would reject later, with nobody waiting)', async () => {
+      jest.useFakeTimers();
+      try {
+        lookupMock.mockResolvedValue([{ address: '93.184.216.34', family: 4 }]);
+        await expect(rules.checkCallbackUrl('https://push.example.net/cb', app)).resolves.toBe(
+          'https://push.example.net/cb',
+        );
+        expect(jest.getTimerCount()).toBe(0);
+      } finally {
+        jest.useRealTimers();
+      }
+    });
+
     it('refuses a name that does not resolve in time', async () => {
       jest.useFakeTimers();
       try {

@@ -55,6 +55,15 @@ describe('RegisterDto validation', () => {
     await expect(pipe.transform(body, asRegisterBody)).resolves.toBeInstanceOf(RegisterDto);
   });
 
+  it('accepts an http:// callback_url as well as an https:// one (the app\'s prefix decides where it may point)', async () => {
+    await expect(
+      pipe.transform({ ...valid, callback_url: 'http://push.example.com/callback' }, asRegisterBody),
+    ).resolves.toBeInstanceOf(RegisterDto);
+    expect(await messageFor({ ...valid, callback_url: 'ftp://push.example.com/callback' })).toBe(
+      'callback_url must be an http:// or https:// URL',
+    );
+  });
+
   it('names the first field in declaration order when several are wrong', async () => {
     expect(await messageFor({})).toBe('instance_url is required');
     expect(await messageFor({ instance_url: valid.instance_url })).toBe('tag is required');
