@@ -61,8 +61,17 @@ describe('MastodonStream against a local server', () => {
     wss = new WebSocketServer({ noServer: true });
     server.on('upgrade', (req, socket, head) => {
       seen.push({ authorization: req.headers.authorization, url: req.url });
-      if (req.headers.authorization !== 'Bearer good') {
-        socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      // a token without the read scope is answered 403, a broken instance 500
+      const refusal =
+        req.headers.authorization === 'Bearer scoped'
+          ? '403 Forbidden'
+          : req.headers.authorization === 'Bearer broken'
+            ? '500 Internal Server Error'
+            : req.headers.authorization !== 'Bearer good'
+              ? '401 Unauthorized'
+              : undefined;
+      if (refusal) {
+        socket.end(`HTTP/1.1 ${refusal}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
@@ -118,6 +127,28 @@ describe('MastodonStream against a local server', () => {
       status: 401,
       opened: false,
       deliberate: false,
+    });
+  });
+
+  it('reports a 403 upgrade (a token without the needed scope) as unauthorized too', async () => {
+    const { events, end } = await run('scoped');
+    expect(events).toEqual([]);
+    expect(end).toMatchObject({
+      reason: 'unauthorized',
+      status: 403,
+      detail: 'upgrade answered HTTP 403',
+      opened: false,
+    });
+  });
+
+  it('reports another refused upgrade as an HTTP status, not as a refused token', async () => {
+    const { events, end } = await run('broken');
+    expect(events).toEqual([]);
+    expect(end).toMatchObject({
+      reason: 'http_status',
+      status: 500,
+      detail: 'upgrade answered HTTP 500',
+      opened: false,
     });
   });
 
