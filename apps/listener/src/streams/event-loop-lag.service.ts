@@ -3,6 +3,8 @@ import { IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 
 /** The event loop is behind when its p99 delay over a window exceeds this. */
 export const LAG_THRESHOLD_MS = 100;
+/** How often the delay is sampled; an idle loop reads this much (the histogram times its own timer). */
+const RESOLUTION_MS = 20;
 /** How often the delay is judged (and the histogram started afresh). */
 const WINDOW_MS = 500;
 /** While behind, new handshakes get this part of their limit. */
@@ -25,7 +27,7 @@ export class EventLoopLagService implements OnModuleInit, OnModuleDestroy {
   private lastSaidAt = 0;
 
   onModuleInit(): void {
-    this.histogram = monitorEventLoopDelay({ resolution: 20 });
+    this.histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
     this.histogram.enable();
     this.timer = setInterval(() => this.judge(), WINDOW_MS);
     this.timer.unref();
@@ -48,8 +50,15 @@ export class EventLoopLagService implements OnModuleInit, OnModuleDestroy {
 
   private judge(): void {
     if (!this.histogram) return;
-    const p99Ms = this.histogram.percentile(99) / 1e6;
+    // no sample yet (just enabled): nothing to judge
+    if (this.histogram.count === 0) return;
+    const p99Ms = this.histogram.percentile(99) / 1e6 - RESOLUTION_MS;
     this.histogram.reset();
+    this.judgeWindow(p99Ms);
+  }
+
+  /** Takes the verdict of one window whose p99 delay (beyond the sampling interval) was `p99Ms`. */
+  judgeWindow(p99Ms: number): void {
     const behind = p99Ms > LAG_THRESHOLD_MS;
     if (behind !== this.behindNow && Date.now() - this.lastSaidAt > 10_000) {
       this.lastSaidAt = Date.now();
