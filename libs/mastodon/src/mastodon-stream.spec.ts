@@ -7,6 +7,7 @@ import {
   MastodonStreamHandler,
   StreamEnd,
 } from './mastodon-stream';
+import { waitFor } from '../../../test/support/wait-for';
 import { RefusedAddressError } from './address-guard.service';
 
 describe('classifyStreamError', () => {
@@ -34,8 +35,17 @@ describe('classifyStreamError', () => {
       'refused_address',
     ],
     [new Error('something else'), 'network'],
+    [Object.assign(new Error('read timed out'), { code: 'ETIMEDOUT' }), 'timeout'],
+    [Object.assign(new Error('refused'), { code: 'ERR_MSL_REFUSED_ADDRESS' }), 'refused_address'],
+    [new Error('Unexpected server response: 502'), 'http_status'],
   ])('classifies %s', (error, reason) => {
     expect(classifyStreamError(error).reason).toBe(reason);
+  });
+
+  it('names the error code in the detail, and keeps the detail short', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 1.2.3.4:443'), { code: 'ECONNREFUSED' });
+    expect(classifyStreamError(refused).detail).toBe('ECONNREFUSED: connect ECONNREFUSED 1.2.3.4:443');
+    expect(classifyStreamError(new Error('x'.repeat(500))).detail).toBe('x'.repeat(160));
   });
 
   it('keeps query strings out of the detail', () => {
@@ -167,5 +177,167 @@ describe('MastodonStream against a local server', () => {
       });
     });
     expect(end).toMatchObject({ reason: 'network', opened: false });
+  });
+});
+
+describe('MastodonStream: options, pings and redirects', () => {
+  let server: http.Server;
+  /** Answers pings (as every WebSocket server does). */
+  let answering: WebSocketServer;
+  /** Never answers a ping: a dead peer whose socket still looks open. */
+  let mute: WebSocketServer;
+  let base: string;
+  const upgrades: http.IncomingHttpHeaders[] = [];
+  const sockets = new Set<Socket>();
+
+  beforeAll(async () => {
+    server = http.createServer();
+    server.on('connection', (socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    answering = new WebSocketServer({ noServer: true });
+    mute = new WebSocketServer({ noServer: true, autoPong: false });
+    server.on('upgrade', (req, socket, head) => {
+      upgrades.push(req.headers);
+      const path = (req.url ?? '').split('?')[0];
+      if (path === '/hang') return; // never answers: the handshake times out
+      if (path === '/moved' || path === '/loop') {
+        const to = path === '/moved' ? '/open' : '/loop';
+        socket.end(`HTTP/1.1 301 Moved Permanently\r\nLocation: ${to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+        return;
+      }
+      const wss = path === '/mute' ? mute : answering;
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        if (path === '/big') ws.send('x'.repeat(2_048));
+        // after the first few pings (answered by pongs), each ping is also answered with a message
+        let pings = 0;
+        if (path === '/talk') ws.on('ping', () => (++pings > 3 ? ws.send('{"event":"ping-seen"}') : undefined));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  /** Opens a stream at `path`; resolves once it opened (or ended first), with a promise of its end. */
+  function start(
+    path: string,
+    options: Partial<{ guard: boolean; maxPayloadBytes: number; handshakeTimeoutMs: number; maxRedirects: number; userAgent: string }> = {},
+    onMessage: () => void = () => undefined,
+  ): { stream: MastodonStream<string>; opened: Promise<boolean>; ended: Promise<StreamEnd> } {
+    let opened!: (value: boolean) => void;
+    let ended!: (end: StreamEnd) => void;
+    const openedPromise = new Promise<boolean>((resolve) => (opened = resolve));
+    const endedPromise = new Promise<StreamEnd>((resolve) => (ended = resolve));
+    const stream = new MastodonStream('ctx', {
+      streamOpened: () => opened(true),
+      streamMessage: () => onMessage(),
+      streamEnded: (_s, end) => {
+        opened(false);
+        ended(end);
+      },
+    });
+    stream.open({ url: new URL(`${base}${path}`), accessToken: 'tok', guard: false, ...options });
+    return { stream, opened: openedPromise, ended: endedPromise };
+  }
+
+  it('is open only between its open and its end', async () => {
+    const { stream, opened, ended } = start('/open');
+    expect(stream.isOpen).toBe(false);
+    expect(await opened).toBe(true);
+    expect(stream.isOpen).toBe(true);
+    stream.close();
+    expect(await ended).toMatchObject({ deliberate: true, opened: true, code: 1000 });
+    expect(stream.isOpen).toBe(false);
+  });
+
+  it('names itself in User-Agent and asks for no compression', async () => {
+    const plain = start('/open');
+    await plain.opened;
+    expect(upgrades.at(-1)?.['user-agent']).toBe('mastodon-streaming-listener');
+    expect(upgrades.at(-1)?.['sec-websocket-extensions']).toBeUndefined();
+    plain.stream.close();
+    await plain.ended;
+    const named = start('/open', { userAgent: 'relay/2.0' });
+    await named.opened;
+    expect(upgrades.at(-1)?.['user-agent']).toBe('relay/2.0');
+    named.stream.close();
+    await named.ended;
+  });
+
+  it('cuts a peer that left a ping unanswered at the next sweep, unless this process itself was stalled', async () => {
+    const { stream, opened, ended } = start('/mute');
+    await opened;
+    expect(stream.ping()).toBe(true);
+    // the sweep itself came late: the answer may be waiting unread
+    expect(stream.ping(true)).toBe(true);
+    expect(stream.ping()).toBe(false);
+    expect(await ended).toMatchObject({ reason: 'timeout', detail: 'no pong since the previous ping', opened: true });
+  });
+
+  it('keeps a peer that answers its pings, with a pong or with any frame', async () => {
+    let frames = 0;
+    const { stream, opened, ended } = start('/talk', {}, () => (frames += 1));
+    await opened;
+    const pongs = () => (stream as unknown as { socket: { once(event: 'pong', listener: () => void): void } }).socket;
+    for (let i = 0; i < 3; i++) {
+      const pong = new Promise<void>((resolve) => pongs().once('pong', resolve));
+      expect(stream.ping()).toBe(true);
+      await pong;
+    }
+    // this peer also sends a message for each ping it gets: a frame is an answer as good as a pong
+    const before = frames;
+    expect(stream.ping()).toBe(true);
+    await waitFor(() => frames > before, { what: 'the frame answering the ping' });
+    expect(stream.ping()).toBe(true);
+    expect(stream.isOpen).toBe(true);
+    stream.close();
+    await ended;
+  });
+
+  it('answers true to a ping before it opened or after it ended (nothing to cut)', async () => {
+    const { stream, ended } = start('/hang', { handshakeTimeoutMs: 100 });
+    expect(stream.ping()).toBe(true);
+    expect(await ended).toMatchObject({ reason: 'timeout', opened: false });
+    expect(stream.ping()).toBe(true);
+  });
+
+  it('ends a frame over maxPayloadBytes as too large', async () => {
+    const { ended } = start('/big', { maxPayloadBytes: 1_024 });
+    expect(await ended).toMatchObject({ reason: 'too_large', opened: true });
+  });
+
+  it('follows a redirect, up to maxRedirects', async () => {
+    const moved = start('/moved');
+    expect(await moved.opened).toBe(true);
+    moved.stream.close();
+    await moved.ended;
+    const loop = start('/loop', { maxRedirects: 2 });
+    expect(await loop.ended).toMatchObject({ reason: 'http_status', opened: false });
+  });
+
+  it('refuses a redirect to a private address when the URL came from outside', async () => {
+    const { ended } = start('/moved', { guard: true });
+    expect(await ended).toMatchObject({
+      reason: 'refused_address',
+      detail: 'redirect to a loopback, private or link-local address refused',
+      opened: false,
+    });
+  });
+
+  it('reports a URL it cannot open as a network failure, without throwing', async () => {
+    const end = await new Promise<StreamEnd>((resolve) => {
+      new MastodonStream('ctx', {
+        streamOpened: () => undefined,
+        streamMessage: () => undefined,
+        streamEnded: (_s, e) => resolve(e),
+      }).open({ url: new URL('ftp://127.0.0.1/'), accessToken: 'tok', guard: false });
+    });
+    expect(end).toMatchObject({ reason: 'network', opened: false, deliberate: false });
   });
 });

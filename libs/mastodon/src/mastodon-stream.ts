@@ -52,16 +52,6 @@ export const STREAM_MAX_PAYLOAD_BYTES = 1_048_576;
 export const STREAM_HANDSHAKE_TIMEOUT_MS = 15_000;
 export const STREAM_MAX_REDIRECTS = 3;
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-]);
-
 /** Keeps error details loggable: no query strings (where tokens travel in some clients), bounded length. */
 function safeDetail(text: string): string {
   return text.replace(/\?\S*/g, '?…').slice(0, 160);
@@ -82,7 +72,7 @@ export function classifyStreamError(error: Error & { code?: string }): {
   if (code && code.startsWith('WS_ERR_')) return { reason: 'closed', detail };
   if (/Maximum redirects exceeded|Unexpected server response/.test(error.message))
     return { reason: 'http_status', detail };
-  if (code && NETWORK_CODES.has(code)) return { reason: 'network', detail };
+  // ECONNREFUSED, ECONNRESET, ENOTFOUND, EAI_AGAIN, EHOSTUNREACH, … and anything unknown
   return { reason: 'network', detail };
 }
 
