@@ -202,8 +202,8 @@ describe('MastodonStream: options, pings and redirects', () => {
       upgrades.push(req.headers);
       const path = (req.url ?? '').split('?')[0];
       if (path === '/hang') return; // never answers: the handshake times out
-      if (path === '/moved' || path === '/loop') {
-        const to = path === '/moved' ? '/open' : '/loop';
+      if (path === '/moved' || path === '/moved-twice' || path === '/loop') {
+        const to = path === '/moved' ? '/open' : path === '/moved-twice' ? '/moved' : '/loop';
         socket.end(`HTTP/1.1 301 Moved Permanently\r\nLocation: ${to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
         return;
       }
@@ -319,6 +319,19 @@ describe('MastodonStream: options, pings and redirects', () => {
     await moved.ended;
     const loop = start('/loop', { maxRedirects: 2 });
     expect(await loop.ended).toMatchObject({ reason: 'http_status', opened: false });
+    // two hops where one is allowed
+    const twice = start('/moved-twice', { maxRedirects: 1 });
+    expect(await twice.ended).toMatchObject({ reason: 'http_status', opened: false });
+  });
+
+  it('closes a stream still connecting at once, and marks every end it asked for as deliberate', async () => {
+    const connecting = start('/hang', { handshakeTimeoutMs: 60_000 });
+    connecting.stream.close();
+    expect(await connecting.ended).toMatchObject({ deliberate: true, opened: false });
+    const open = start('/open');
+    await open.opened;
+    open.stream.terminate();
+    expect(await open.ended).toMatchObject({ deliberate: true, opened: true, code: 1006 });
   });
 
   it('refuses a redirect to a private address when the URL came from outside', async () => {
