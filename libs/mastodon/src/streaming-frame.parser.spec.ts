@@ -34,11 +34,27 @@ describe('streaming frames', () => {
     expect(parseStreamingFrame('{"error":"x","status":403}', false)).toMatchObject({ ok: 'error', status: 403 });
     const long = parseStreamingFrame(JSON.stringify({ error: 'e'.repeat(1000), status: 500 }), false);
     expect(long).toEqual({ ok: 'error', status: 500, error: 'e'.repeat(300) });
+    // the whole range of HTTP statuses
+    expect(parseStreamingFrame('{"error":"x","status":100}', false)).toMatchObject({ ok: 'error', status: 100 });
+    expect(parseStreamingFrame('{"error":"x","status":599}', false)).toMatchObject({ ok: 'error', status: 599 });
+  });
+
+  it('takes a frame with an event for an event, even with error and status fields', () => {
+    expect(parseStreamingFrame('{"event":"notification","payload":"{}","error":"x","status":401}', false)).toEqual({
+      ok: true,
+      event: 'notification',
+      payload: '{}',
+    });
+  });
+
+  it('accepts an event name of 64 characters, the longest', () => {
+    expect(parseStreamingFrame(JSON.stringify({ event: 'e'.repeat(64) }), false)).toMatchObject({ ok: true });
   });
 
   it.each([
     ['a status that is not a number', '{"error":"x","status":"401"}'],
     ['a status outside HTTP', '{"error":"x","status":42}'],
+    ['a status above HTTP', '{"error":"x","status":600}'],
     ['a fractional status', '{"error":"x","status":401.5}'],
     ['an error that is not a string', '{"error":{"m":1},"status":401}'],
     ['no status', '{"error":"x"}'],
@@ -85,5 +101,7 @@ describe('streaming frames', () => {
     expect(frameExcerpt(Buffer.from('line\nbreak\u0000'), false)).toBe('line?break?');
     expect(frameExcerpt(Buffer.from(secret), true, secret)).toBe('[binary, 20 bytes]');
     expect(frameExcerpt('x'.repeat(100), false)).toBe(`${'x'.repeat(40)}… (100 bytes)`);
+    // exactly the length kept: nothing was cut, nothing is said
+    expect(frameExcerpt('x'.repeat(40), false)).toBe('x'.repeat(40));
   });
 });
