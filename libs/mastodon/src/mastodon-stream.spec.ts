@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import {
   classifyStreamError,
   MastodonStream,
@@ -132,11 +132,12 @@ describe('MastodonStream against a local server', () => {
   it('reports a 401 upgrade as unauthorized with its status', async () => {
     const { events, end } = await run('revoked');
     expect(events).toEqual([]);
-    expect(end).toMatchObject({
+    expect(end).toEqual({
       reason: 'unauthorized',
       status: 401,
       opened: false,
       deliberate: false,
+      detail: 'upgrade answered HTTP 401',
     });
   });
 
@@ -177,6 +178,8 @@ describe('MastodonStream against a local server', () => {
       });
     });
     expect(end).toMatchObject({ reason: 'network', opened: false });
+    // no close code before it opened, no HTTP status without an answer
+    expect(Object.keys(end).sort()).toEqual(['deliberate', 'detail', 'opened', 'reason']);
   });
 });
 
@@ -189,6 +192,8 @@ describe('MastodonStream: options, pings and redirects', () => {
   let base: string;
   const upgrades: http.IncomingHttpHeaders[] = [];
   const sockets = new Set<Socket>();
+  /** The server side of the latest stream. */
+  let lastServerSocket: WebSocket | undefined;
 
   beforeAll(async () => {
     server = http.createServer();
@@ -209,6 +214,7 @@ describe('MastodonStream: options, pings and redirects', () => {
       }
       const wss = path === '/mute' ? mute : answering;
       wss.handleUpgrade(req, socket, head, (ws) => {
+        lastServerSocket = ws;
         if (path === '/big') ws.send('x'.repeat(2_048));
         // after the first few pings (answered by pongs), each ping is also answered with a message
         let pings = 0;
@@ -251,9 +257,14 @@ describe('MastodonStream: options, pings and redirects', () => {
     expect(stream.isOpen).toBe(false);
     expect(await opened).toBe(true);
     expect(stream.isOpen).toBe(true);
+    const closing = new Promise<string>((resolve) =>
+      lastServerSocket!.once('close', (_code: number, reason: Buffer) => resolve(reason.toString())),
+    );
     stream.close();
     expect(await ended).toMatchObject({ deliberate: true, opened: true, code: 1000 });
     expect(stream.isOpen).toBe(false);
+    // a plain 1000 with no reason text
+    expect(await closing).toBe('');
   });
 
   it('names itself in User-Agent and asks for no compression', async () => {

