@@ -18,3 +18,23 @@ export interface RelayEvent {
   /** When the frame arrived (ms since the epoch); relay latency is measured from here. */
   receivedAt: number;
 }
+
+/** Who a relayed event is for and where it goes, as a registration names them. */
+export type RelayTarget = Pick<RelayEvent, 'registrationId' | 'instanceUrl' | 'tag' | 'appId' | 'callbackUrl'>;
+
+/** The RelayTarget of a registration (any object with its id, key and callback URL). */
+export function relayTargetOf(registration: {
+  id: number;
+  instanceUrl: string;
+  tag: string;
+  appId: string;
+  callbackUrl: string;
+}): RelayTarget {
+  return {
+    registrationId: registration.id,
+    instanceUrl: registration.instanceUrl,
+    tag: registration.tag,
+    appId: registration.appId,
+    callbackUrl: registration.callbackUrl,
+  };
+}

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import type { Counter } from 'prom-client';
-import { CallbackDispatcher, RelayEvent } from '@app/callback';
+import { CallbackDispatcher, RelayEvent, relayTargetOf } from '@app/callback';
 import { InstanceEntry, SETTINGS, Settings, StreamEndpoint } from '@app/config';
 import { Registration, registrationLabel } from '@app/database';
 import {
@@ -304,11 +304,7 @@ export class CatchUpService implements OnModuleDestroy {
       recent.add(item.key);
       relayed += 1;
       this.hand({
-        registrationId: id,
-        instanceUrl: registration.instanceUrl,
-        tag: registration.tag,
-        appId: registration.appId,
-        callbackUrl: registration.callbackUrl,
+        ...relayTargetOf(registration),
         event,
         payload: item.json,
         objectId: item.key,

@@ -1,3 +1,4 @@
+import { relayTargetOf } from '@app/callback';
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfigService, ConfigMaps, DEFAULT_APP_EVENTS, StreamEndpoint } from '@app/config';
 import { Registration, registrationLabel } from '@app/database';
@@ -85,11 +86,7 @@ export class EventRouterService {
     const registration = source.registration;
     if (!this.eventsOf(registration.appId).has(event)) return undefined;
     this.catchUp.relay({
-      registrationId: registration.id,
-      instanceUrl: registration.instanceUrl,
-      tag: registration.tag,
-      appId: registration.appId,
-      callbackUrl: registration.callbackUrl,
+      ...relayTargetOf(registration),
       event,
       payload: frame.payload,
       objectId: objectIdOf(event, frame.payload),

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { CallbackDispatcher } from '@app/callback';
+import { CallbackDispatcher, relayTargetOf } from '@app/callback';
 import { AppConfigService } from '@app/config';
 import { Registration, RemovalReason } from '@app/database';
 
@@ -22,11 +22,7 @@ export class LifecycleEventsService {
   registrationRemoved(registration: Registration, reason: RemovalReason, at = Date.now()): boolean {
     if (this.config.findApp(registration.appId)?.lifecycleEvents !== true) return false;
     this.dispatcher.dispatch({
-      registrationId: registration.id,
-      instanceUrl: registration.instanceUrl,
-      tag: registration.tag,
-      appId: registration.appId,
-      callbackUrl: registration.callbackUrl,
+      ...relayTargetOf(registration),
       event: REGISTRATION_REMOVED_EVENT,
       payload: { reason },
       // one removal per registration as registered (its lastUpdate): the same removal told

@@ -1,3 +1,4 @@
+import { relayTargetOf } from '@app/callback';
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import type { Counter } from 'prom-client';
 import { SETTINGS, Settings } from '@app/config';
@@ -168,11 +169,7 @@ export class ReceivedPushRelayService implements OnModuleInit, OnModuleDestroy {
       const { registration } = served;
       const at = Date.now();
       this.catchUp.relay({
-        registrationId: registration.id,
-        instanceUrl: registration.instanceUrl,
-        tag: registration.tag,
-        appId: registration.appId,
-        callbackUrl: registration.callbackUrl,
+        ...relayTargetOf(registration),
         event: 'notification',
         payload: json,
         objectId: push.notificationId,
