@@ -12,6 +12,8 @@ const INSTANCE = 'https://legacy.test';
 
 const FAST = {
   LISTENER_POLL_INTERVAL_MS: '200',
+  // each test's listener is killed: the next one takes the dead one's share after this
+  LISTENER_NODE_TIMEOUT_MS: '2000',
   STREAM_RECONNECT_BASE_MS: '50',
   STREAM_RECONNECT_MAX_MS: '500',
   CALLBACK_RETRY_POLL_MS: '100',
@@ -148,11 +150,15 @@ describe('operations', () => {
     fake.emit('legacy-u2', notification('43'));
     fake.emit('legacy-u2', { event: 'update', payload: '{}' });
     await receiver.waitForDelivered(2, '/legacy/u2');
+    const sampleOf = (body: string, sample: string) =>
+      Number(new RegExp(`^${sample.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(body)?.[1] ?? NaN);
+    // the three streams open on their own schedule: wait until the listener counts them all
     const text = await waitFor(async () => {
       const body = await (await fetch(`http://127.0.0.1:${listener!.env.LISTENER_PORT}/metrics`)).text();
-      return /^msl_events_received_total\{event="update"\} [1-9]/m.test(body) ? body : undefined;
+      const counted = sampleOf(body, 'msl_events_received_total{event="update"}') >= 1 && sampleOf(body, `msl_streams_open{instance="${INSTANCE}"}`) >= 3;
+      return counted ? body : undefined;
     });
-    const value = (sample: string) => Number(new RegExp(`^${sample.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    const value = (sample: string) => sampleOf(text, sample);
     expect(value(`msl_streams_open{instance="${INSTANCE}"}`)).toBeGreaterThanOrEqual(3);
     expect(value(`msl_stream_connects_total{instance="${INSTANCE}"}`)).toBeGreaterThanOrEqual(3);
     expect(value('msl_events_received_total{event="notification"}')).toBeGreaterThanOrEqual(1);
