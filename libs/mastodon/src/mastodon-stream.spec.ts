@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -207,6 +208,13 @@ describe('MastodonStream: options, pings and redirects', () => {
       upgrades.push(req.headers);
       const path = (req.url ?? '').split('?')[0];
       if (path === '/hang') return; // never answers: the handshake times out
+      if (path === '/deaf') {
+        // accepts the upgrade, then reads nothing: a close the stream starts is never answered
+        const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+        socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+        socket.pause();
+        return;
+      }
       if (path === '/moved' || path === '/moved-twice' || path === '/loop') {
         const to = path === '/moved' ? '/open' : path === '/moved-twice' ? '/moved' : '/loop';
         socket.end(`HTTP/1.1 301 Moved Permanently\r\nLocation: ${to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
@@ -311,11 +319,31 @@ describe('MastodonStream: options, pings and redirects', () => {
     await ended;
   });
 
-  it('answers true to a ping before it opened or after it ended (nothing to cut)', async () => {
+  // the configured 100 ms ends the handshake; the 15 s default in its place would outlast this test's 10 s
+  it('answers true to a ping before it opened or after it ended (nothing to cut); ends a handshake after handshakeTimeoutMs', async () => {
     const { stream, ended } = start('/hang', { handshakeTimeoutMs: 100 });
     expect(stream.ping()).toBe(true);
     expect(await ended).toMatchObject({ reason: 'timeout', opened: false });
     expect(stream.ping()).toBe(true);
+  }, 10_000);
+
+  it('never cuts a stream already closing: its close reports the end', async () => {
+    const { stream, opened, ended } = start('/deaf');
+    expect(await opened).toBe(true);
+    stream.close();
+    // the peer never answers the close, nor a ping: a sweep must not take that for a dead peer
+    expect(stream.ping()).toBe(true);
+    expect(stream.ping()).toBe(true);
+    stream.terminate();
+    expect(await ended).toMatchObject({ reason: 'closed', deliberate: true, opened: true });
+  });
+
+  it('still ends a stream whose close the socket refuses (a code WebSocket does not allow)', async () => {
+    const { stream, opened, ended } = start('/open');
+    expect(await opened).toBe(true);
+    // 1005 is reserved: ws throws, and the stream drops the connection instead
+    expect(() => stream.close(1005)).not.toThrow();
+    expect(await ended).toMatchObject({ deliberate: true, opened: true, code: 1006 });
   });
 
   it('ends a frame over maxPayloadBytes as too large', async () => {
