@@ -96,6 +96,7 @@ export class RegistrationRemovalService {
     for (const id of marked) {
       const registration = known(id);
       if (registration && this.events.registrationRemoved(registration, 'expired', now))
+        // Stryker disable next-line AssignmentOperator: counted for the log line only
         announced += 1;
     }
     this.logger.log(
@@ -116,6 +117,7 @@ export class RegistrationRemovalService {
   /** Deletes the rows removed longer ago than they are kept. */
   async purge(now = Date.now()): Promise<void> {
     const deleted = await this.states.deleteRemovedBefore(now - this.keepRemovedMs);
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: chooses whether a log line is written
     if (deleted > 0)
       this.logger.log(
         `${deleted} removed registration(s) deleted after ${this.keepRemovedMs / 3_600_000} h`,

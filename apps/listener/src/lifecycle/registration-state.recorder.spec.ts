@@ -172,8 +172,10 @@ describe('RegistrationStateRecorder', () => {
     writeRelayedAt.mockRejectedValueOnce(new Error('database down'));
     recorder.record(1, 'streaming');
     recorder.record(2, 'streaming');
+    recorder.record(3, 'streaming');
     recorder.relayed(1, NOW + 1);
     recorder.relayed(2, NOW + 2);
+    recorder.relayed(3, NOW + 3);
     let release!: () => void;
     writeStates.mockImplementationOnce(() => new Promise<void>((resolve) => (release = resolve)));
     const failing = recorder.flush();
@@ -183,7 +185,11 @@ describe('RegistrationStateRecorder', () => {
     release();
     await failing;
     await recorder.flush();
-    expect(writeStates.mock.calls[1][0].map((w) => w.id)).toEqual([2]);
-    expect(writeRelayedAt.mock.calls[1][0]).toEqual([{ id: 2, at: NOW + 9 }]);
+    expect(writeStates.mock.calls[1][0].map((w) => w.id)).toEqual([2, 3]);
+    // 3's relay time, untouched meanwhile, is written again as it was
+    expect(writeRelayedAt.mock.calls[1][0]).toEqual([
+      { id: 2, at: NOW + 9 },
+      { id: 3, at: NOW + 3 },
+    ]);
   });
 });
