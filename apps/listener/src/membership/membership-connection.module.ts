@@ -22,7 +22,9 @@ export const MEMBERSHIP_NODES = Symbol('MEMBERSHIP_NODES');
       inject: [SETTINGS],
       useFactory: (settings: Settings) => {
         if (settings.database.kind !== 'server') {
-          throw new Error('the membership connection needs prepared settings (call prepareDatabase first)');
+          throw new Error(
+            'the membership connection needs prepared settings (call prepareDatabase first)',
+          );
         }
         return {
           ...dataSourceOptions({ ...settings.database, poolSize: 2 }),
@@ -40,7 +42,8 @@ export const MEMBERSHIP_NODES = Symbol('MEMBERSHIP_NODES');
     {
       provide: MEMBERSHIP_NODES,
       inject: [getDataSourceToken(MEMBERSHIP_CONNECTION)],
-      useFactory: (dataSource: DataSource) => new ListenerNodeRepository(dataSource.getRepository(ListenerNodeEntity)),
+      useFactory: (dataSource: DataSource) =>
+        new ListenerNodeRepository(dataSource.getRepository(ListenerNodeEntity)),
     },
   ],
   exports: [MEMBERSHIP_NODES],

@@ -351,6 +351,7 @@ describe('MembershipService', () => {
     it('publishes the view acted upon, with the streams open', async () => {
       await a.refresh();
       a.beat(4);
+      await new Promise((resolve) => setImmediate(resolve));
       expect(table.rows.has(a.nodeId)).toBe(false);
       await a.publish(4);
       expect(table.rows.get(a.nodeId)).toMatchObject({
@@ -390,6 +391,40 @@ describe('MembershipService', () => {
       expect(table.rows.get(a.nodeId)!.streamsOpen).toBe(5);
     });
 
+    it('skips a beat while a later heartbeat is in flight, once an earlier one finished', async () => {
+      await a.refresh();
+      await a.publish(1);
+      const heartbeat = table.repository.heartbeat as jest.Mock;
+      const releases: (() => void)[] = [];
+      heartbeat.mockImplementation(
+        (node: ListenerNode) =>
+          new Promise<void>((resolve) =>
+            releases.push(() => {
+              table.rows.set(node.id, { ...node });
+              resolve();
+            }),
+          ),
+      );
+      const tick = () => new Promise((resolve) => setImmediate(resolve));
+      const first = a.publish(2);
+      await tick();
+      // both wait for the first, then write at once
+      const second = a.publish(3);
+      const third = a.publish(4);
+      releases[0]();
+      await first;
+      await tick();
+      expect(releases).toHaveLength(3);
+      releases[1]();
+      await second;
+      a.beat(5);
+      await tick();
+      expect(releases).toHaveLength(3);
+      releases[2]();
+      await third;
+      expect(table.rows.get(a.nodeId)!.streamsOpen).toBe(4);
+    });
+
     it('logs a heartbeat that could not be written', async () => {
       await a.refresh();
       await a.publish(1);
@@ -409,6 +444,7 @@ describe('MembershipService', () => {
       expect(a.connectionShare(3)).toBe(0);
       const calls = (table.repository.heartbeat as jest.Mock).mock.calls.length;
       a.beat(1);
+      await new Promise((resolve) => setImmediate(resolve));
       expect((table.repository.heartbeat as jest.Mock).mock.calls.length).toBe(calls);
       expect((await a.refresh()).changed).toBe(true);
       expect(owned(a)).toEqual(ids);

@@ -45,6 +45,13 @@ describe('Rendezvous', () => {
     }
   });
 
+  it('tells different member sets apart by their fingerprint, however their ids split', () => {
+    expect(new Rendezvous(['ab', 'c']).fingerprint).not.toBe(
+      new Rendezvous(['a', 'bc']).fingerprint,
+    );
+    expect(new Rendezvous(['a']).fingerprint).not.toBe(new Rendezvous(['a', '']).fingerprint);
+  });
+
   it('has no owner without members', () => {
     expect(new Rendezvous([]).ownerOf(1)).toBeUndefined();
   });

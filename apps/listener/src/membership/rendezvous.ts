@@ -13,6 +13,7 @@ function mix32(h: number): number {
 /** A node id as a 32-bit seed (FNV-1a), the same in every process. */
 function seedOf(nodeId: string): number {
   let h = 0x811c9dc5;
+  // Stryker disable next-line EqualityOperator: one more round (a NaN char code, taken as 0) is another hash, as even and the same everywhere
   for (let i = 0; i < nodeId.length; i++) {
     h ^= nodeId.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
@@ -55,12 +56,14 @@ export class Rendezvous {
   /** The member that holds `registrationId`; undefined when there is no member. */
   ownerOf(registrationId: number): string | undefined {
     const key = mix32(registrationId >>> 0);
-    let best = -1;
+    let best = 0;
     let owner: string | undefined;
     for (let i = 0; i < this.seeds.length; i++) {
       const score = mix32(this.seeds[i] ^ key);
       // ids are sorted, so a tie goes to the same member everywhere
-      if (score > best) {
+      // Stryker disable next-line EqualityOperator: a tie going to the last member instead is as much the same everywhere
+      const higher = score > best;
+      if (higher || owner === undefined) {
         best = score;
         owner = this.ids[i];
       }
