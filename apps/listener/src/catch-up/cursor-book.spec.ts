@@ -1,5 +1,11 @@
 import { CursorBook } from './cursor-book';
 
+/** How many entries the book still holds for `id` (its memory for events in flight). */
+function retained(book: CursorBook, id: number): number {
+  return (book as unknown as { states: Map<number, { pending: unknown[] }> }).states.get(id)!
+    .pending.length;
+}
+
 describe('CursorBook', () => {
   let book: CursorBook;
 
@@ -115,5 +121,57 @@ describe('CursorBook', () => {
     expect(book.cursorOf(1)).toBe(ids[2_500]);
     for (let i = 2_501; i < 3_000; i++) book.settled(1, ids[i]);
     expect(book.cursorOf(1)).toBe(ids[2_999]);
+  });
+
+  it('stores nothing when re-adopted with the cursor the row already has', () => {
+    book.dispatched(1, '101');
+    book.settled(1, '101');
+    book.takeChanges();
+    book.adopt(1, 'notifications', '101');
+    expect(book.takeChanges()).toEqual([]);
+    expect(book.cursorOf(1)).toBe('101');
+  });
+
+  it('stores nothing when a registration without a cursor is re-adopted without one', () => {
+    book.adopt(2, 'notifications', null);
+    book.adopt(2, 'notifications', null);
+    expect(book.takeChanges()).toEqual([]);
+  });
+
+  it('stores nothing when the event that becomes safe has the id of the cursor', () => {
+    book.dispatched(1, '100');
+    book.settled(1, '100');
+    expect(book.takeChanges()).toEqual([]);
+  });
+
+  it('keeps an event settled early across the compaction of a long backlog', () => {
+    const ids = Array.from({ length: 3_000 }, (_, i) => String(1_000 + i));
+    for (const id of ids) book.dispatched(1, id);
+    book.settled(1, ids[2_999]);
+    for (let i = 0; i < 2_999; i++) book.settled(1, ids[i]);
+    expect(book.cursorOf(1)).toBe(ids[2_999]);
+  });
+
+  it('keeps nothing of the events once they are all safe', () => {
+    book.dispatched(1, '101');
+    book.dispatched(1, '102');
+    book.advanceTo(1, '103');
+    book.settled(1, '102');
+    book.settled(1, '101');
+    expect(book.cursorOf(1)).toBe('103');
+    expect(retained(book, 1)).toBe(0);
+  });
+
+  it('keeps its memory bounded by the events in flight, however many pass', () => {
+    for (const inFlight of [1, 3_000]) {
+      book.adopt(inFlight, 'notifications', null);
+      for (let i = 0; i < inFlight; i++) book.dispatched(inFlight, String(1_000 + i));
+      for (let i = 0; i < 20_000; i++) {
+        book.dispatched(inFlight, String(1_000 + inFlight + i));
+        book.settled(inFlight, String(1_000 + i));
+      }
+      expect(book.cursorOf(inFlight)).toBe(String(1_000 + 20_000 - 1));
+      expect(retained(book, inFlight)).toBeLessThan(3 * inFlight + 2_000);
+    }
   });
 });

@@ -125,4 +125,53 @@ describe('InstanceGate', () => {
     await flush();
     expect(started).toEqual(['a']);
   });
+
+  it('leaves no timer behind when stopped, however many wait at a paused instance', () => {
+    const gate = new InstanceGate(() => 1);
+    gate.pause('https://one.example', NOW + 1_000);
+    void gate.run('https://one.example', task(started, 'a').run);
+    void gate.run('https://one.example', task(started, 'b').run);
+    gate.stop();
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
+  it('keeps no timer for a paused instance where nothing waits', async () => {
+    const gate = new InstanceGate(() => 1);
+    const first = task(started, 'a');
+    void gate.run('https://one.example', first.run);
+    gate.pause('https://one.example', NOW + 1_000);
+    first.done();
+    await flush();
+    expect(jest.getTimerCount()).toBe(0);
+    expect(gate.pausedFor('https://one.example')).toBe(1_000);
+  });
+
+  it('frees the lane of an instance once nothing runs or waits there, paused before or not', async () => {
+    const gate = new InstanceGate(() => 1);
+    const lanes = (gate as unknown as { lanes: Map<string, unknown> }).lanes;
+    const first = task(started, 'a');
+    void gate.run('https://one.example', first.run);
+    expect(lanes.size).toBe(1);
+    first.done();
+    await flush();
+    expect(lanes.size).toBe(0);
+    gate.pause('https://one.example', NOW + 1_000);
+    const second = task(started, 'b');
+    void gate.run('https://one.example', second.run);
+    jest.advanceTimersByTime(1_000);
+    expect(started).toEqual(['a', 'b']);
+    second.done();
+    await flush();
+    expect(lanes.size).toBe(0);
+  });
+
+  it('keeps the place of a task held back by a limit of 0 until the limit grows', () => {
+    let limit = 0;
+    const gate = new InstanceGate(() => limit);
+    void gate.run('https://one.example', task(started, 'a').run);
+    expect(started).toEqual([]);
+    limit = 1;
+    void gate.run('https://one.example', task(started, 'b').run);
+    expect(started).toEqual(['a']);
+  });
 });

@@ -28,4 +28,31 @@ describe('objectIdOf', () => {
     }
     expect(objectIdOf('update', '{"id":"1"}')).toBeUndefined();
   });
+
+  it('takes a leading id without parsing the rest: a payload cut short still gives it', () => {
+    expect(objectIdOf('notification', '{"id":"123","type":"mention","account":{"id":')).toBe('123');
+  });
+
+  it('looks for a leading id near the start only; further in, the payload must parse', () => {
+    const pad = ' '.repeat(95);
+    expect(objectIdOf('notification', `${pad}{"id":"123","type":"mention"}`)).toBe('123');
+    expect(objectIdOf('notification', `${pad}{"id":"123","type":`)).toBeUndefined();
+  });
+
+  it('does not take a leading id that is no Mastodon id', () => {
+    expect(objectIdOf('notification', '{"id":"not an id","type":"mention"}')).toBeUndefined();
+  });
+
+  it('reads no id from other events, even one with a last status', () => {
+    expect(objectIdOf('update', '{"id":"1","last_status":{"id":"2"}}')).toBeUndefined();
+  });
+
+  it('takes ids only from objects: an array or a function carrying an id is none', () => {
+    const withId = <T extends object>(value: T) => Object.assign(value, { id: '5' });
+    const fn = withId(() => '5');
+    expect(objectIdOf('notification', withId(['5']))).toBeUndefined();
+    expect(objectIdOf('notification', fn)).toBeUndefined();
+    expect(objectIdOf('conversation', withId([{ last_status: { id: '5' } }]))).toBeUndefined();
+    expect(objectIdOf('conversation', { last_status: fn })).toBeUndefined();
+  });
 });

@@ -3,17 +3,19 @@ import { isMastodonId } from '@app/mastodon';
 /** Mastodon writes `id` first in a notification: read it without parsing 1–5 KB of JSON per event. */
 const LEADING_ID = /^\s*\{\s*"id"\s*:\s*"([^"\\]{1,64})"/;
 
-function parsed(payload: unknown): Record<string, unknown> | undefined {
+/** The object a payload is (text is parsed first); null passes, as a field of it reads undefined too. */
+function parsed(payload: unknown): Record<string, unknown> | null | undefined {
   let value = payload;
   if (typeof payload === 'string') {
     try {
       value = JSON.parse(payload);
+      // Stryker disable next-line BlockStatement: text that is no JSON stays a string, which is turned away below too
     } catch {
       return undefined;
     }
   }
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
+  return typeof value === 'object' && !Array.isArray(value)
+    ? (value as Record<string, unknown> | null)
     : undefined;
 }
 
@@ -27,7 +29,7 @@ export function objectIdOf(event: string, payload: unknown): string | undefined 
   if (event === 'notification') {
     if (typeof payload === 'string') {
       const leading = LEADING_ID.exec(payload.slice(0, 100))?.[1];
-      if (leading !== undefined && isMastodonId(leading)) return leading;
+      if (isMastodonId(leading)) return leading;
     }
     const id = parsed(payload)?.id;
     return isMastodonId(id) ? id : undefined;
