@@ -25,6 +25,8 @@ interface CursorState {
   /** While a catch-up has failed and not been redone, the cursor must not pass the gap. */
   heldEpoch: number;
   held: boolean;
+  /** While held: where the gap starts, past everything handed over before it (those events are in the dispatcher's hands). */
+  heldFrom: string | null;
   /** Ids handed to the dispatcher and marks, in order, from `head` on. */
   pending: Pending[];
   head: number;
@@ -77,6 +79,7 @@ export class CursorBook {
       dispatched: null,
       heldEpoch: 0,
       held: false,
+      heldFrom: null,
       pending: [],
       head: 0,
       early: undefined,
@@ -84,11 +87,11 @@ export class CursorBook {
     });
   }
 
-  /** Where the next catch-up starts: past everything handed over, unless a gap is still unfetched. Null: take a floor. */
+  /** Where the next catch-up starts: past everything handed over, or where an unfetched gap starts. Null: take a floor. */
   catchUpFrom(id: number): string | null {
     const state = this.states.get(id);
     if (!state) return null;
-    if (state.held) return state.cursor;
+    if (state.held) return state.heldFrom;
     return newerMastodonId(state.cursor, state.dispatched);
   }
 
@@ -133,10 +136,15 @@ export class CursorBook {
     this.popSafe(state);
   }
 
-  /** A catch-up failed: the cursor stays before the gap until release() and everything before it is safe. */
+  /**
+   * A catch-up failed: the stored cursor stays before the gap until release()
+   * and everything before it is safe; catch-ups start where the gap does.
+   */
   hold(id: number): void {
     const state = this.states.get(id);
     if (!state) return;
+    // a catch-up retried after a second failure still starts where the first gap did
+    if (!state.held) state.heldFrom = newerMastodonId(state.cursor, state.dispatched);
     state.held = true;
     // Stryker disable next-line AssignmentOperator: epochs are only compared for equality; counting down keeps each hold's number as unique
     state.heldEpoch += 1;
