@@ -22,13 +22,7 @@ describe('registration writes and rows as read back (real database)', () => {
     await on?.db.drop();
   });
 
-  async function storedToken(id: number): Promise<string> {
-    const [row] = await on.db.query<{ accessToken: string }>(
-      `SELECT "accessToken" FROM ${REGISTRATIONS_TABLE} WHERE id = ?`,
-      [id],
-    );
-    return row.accessToken;
-  }
+  const storedToken = (id: number) => on.storedToken(id);
 
   it('creates a row, then updates the same row on a renewal, and says which it did', async () => {
     const write = {
@@ -66,6 +60,50 @@ describe('registration writes and rows as read back (real database)', () => {
       lastUpdate: T + 5,
     });
     expect(await on.registrations.upsert({ ...write, tag: 'upsert-other' })).toBe('created');
+  });
+
+  it('says "updated" for a renewal that leaves the row as it was', async () => {
+    // without a token key nothing differs between the two writes, not even a sealing's random IV
+    const plain = on.withKey(undefined);
+    const write = {
+      instanceUrl: INSTANCE_URL,
+      appId: 'app',
+      tag: 'unchanged',
+      accessToken: 'token-unchanged',
+      appSecretHash: hashSecret('secret'),
+      callbackUrl: 'https://cb.example/unchanged',
+      endpoint: null,
+      lastUpdate: T,
+    };
+    // the same clock too: both writes within one tick of the row's updatedAt
+    jest.useFakeTimers({
+      now: T,
+      doNotFake: [
+        'hrtime',
+        'nextTick',
+        'performance',
+        'queueMicrotask',
+        'setImmediate',
+        'clearImmediate',
+        'setInterval',
+        'clearInterval',
+        'setTimeout',
+        'clearTimeout',
+      ],
+    });
+    try {
+      expect(await plain.upsert(write)).toBe('created');
+      expect(await plain.upsert(write)).toBe('updated');
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('stores the transport asked for, and none when a renewal asks for none', async () => {
+    const id = await on.register('transport', T, { transport: 'webpush' });
+    expect((await on.registrations.findById(id))!.transport).toBe('webpush');
+    await on.register('transport', T + 1);
+    expect((await on.registrations.findById(id))!.transport).toBeNull();
   });
 
   it('two concurrent registrations of one new key both succeed, on one row', async () => {

@@ -40,17 +40,29 @@ export async function retryingDeadlocks<T>(statement: () => Promise<T>): Promise
  * placeholder style, again if it was chosen as a deadlock victim; returns its
  * rows (where the dialect gives them) and how many rows it affected.
  */
+/** What a statement returned: rows, the affected count, and (MySQL/MariaDB) the id it inserted, 0 for none. */
+export interface NamedResult {
+  records: unknown;
+  affected?: number;
+  insertId?: number;
+}
+
 export function executeNamed(
   connection: DataSource,
   sql: string,
   parameters: Record<string, unknown>,
-): Promise<{ records: unknown; affected?: number }> {
+): Promise<NamedResult> {
   const [statement, values] = connection.driver.escapeQueryWithParameters(sql, parameters, {});
   return retryingDeadlocks(async () => {
     const runner = connection.createQueryRunner();
     try {
       const result = await runner.query(statement, values, true);
-      return { records: result.records, affected: result.affected };
+      const insertId = (result.raw as { insertId?: unknown } | undefined)?.insertId;
+      return {
+        records: result.records,
+        affected: result.affected,
+        insertId: typeof insertId === 'number' ? insertId : undefined,
+      };
     } finally {
       await runner.release();
     }
