@@ -75,6 +75,27 @@ describe('registration reads of the reconcile pass (real database)', () => {
     await registrations.updateCursors([{ id: ids[1], cursor: null }]);
     expect(await registrations.findCursor(ids[1])).toBeNull();
     expect((await registrations.findById(ids[0]))?.lastNotificationId).toBe(snowflake);
+
+    const cursors = await registrations.findCursors([...ids, untouched, 2_000_000_000]);
+    expect(cursors.size).toBe(ids.length + 1);
+    expect(cursors.get(ids[0])).toBe(snowflake);
+    expect(cursors.get(ids[1])).toBeNull();
+    expect(cursors.get(ids[619])).toBe('9fz-619');
+    expect(cursors.get(untouched)).toBe('5');
+    expect(cursors.has(2_000_000_000)).toBe(false);
+    expect((await registrations.findCursors([])).size).toBe(0);
+  });
+
+  it('tells which of the ids asked still have a row', async () => {
+    const [kept, gone, alsoKept] = [
+      await register('exists-a', T),
+      await register('exists-b', T),
+      await register('exists-c', T),
+    ];
+    await registrations.deleteById(gone);
+    const found = await registrations.findExistingIds([alsoKept, gone, kept, 2_000_000_000]);
+    expect(found.sort((a, b) => a - b)).toEqual([kept, alsoKept]);
+    expect(await registrations.findExistingIds([])).toEqual([]);
   });
 
   it('keeps the cursor when a registration is renewed with the same endpoint, drops it when the endpoint changes', async () => {

@@ -29,9 +29,13 @@ describe('removing registrations while they are renewed (real database)', () => 
       const id = await on.register('revoked-unchanged', T);
       const read = (await on.registrations.findById(id))!;
 
-      expect(await states.markRemoved(read.id, read.lastUpdate, 'revoked', T + 5, undefined)).toBe(true);
+      expect(await states.markRemoved(read.id, read.lastUpdate, 'revoked', T + 5, undefined)).toBe(
+        true,
+      );
       expect(await removed(id)).toBe(true);
-      expect(await states.markRemoved(read.id, read.lastUpdate, 'revoked', T + 6, undefined)).toBe(false);
+      expect(await states.markRemoved(read.id, read.lastUpdate, 'revoked', T + 6, undefined)).toBe(
+        false,
+      );
     });
 
     it('keeps the row renewed with a new token after the old one was read', async () => {
@@ -39,7 +43,9 @@ describe('removing registrations while they are renewed (real database)', () => 
       const read = (await on.registrations.findById(id))!;
       await on.register('revoked-renewed', T + 1, { accessToken: 'token-new' });
 
-      expect(await states.markRemoved(read.id, read.lastUpdate, 'revoked', T + 5, undefined)).toBe(false);
+      expect(await states.markRemoved(read.id, read.lastUpdate, 'revoked', T + 5, undefined)).toBe(
+        false,
+      );
       expect(await removed(id)).toBe(false);
       expect(await on.find('revoked-renewed')).toMatchObject({
         id,
@@ -88,6 +94,28 @@ describe('removing registrations while they are renewed (real database)', () => 
         lastUpdate: cutoff + 10,
         accessToken: 'token-renewed',
       });
+    });
+
+    it('finds as expired the rows not renewed in time in any state but removed', async () => {
+      const cutoff = T + 4_000;
+      const [unseen, streaming, retrying, ended] = [
+        await on.register('expired-unseen', cutoff - 1),
+        await on.register('expired-streaming', cutoff - 1),
+        await on.register('expired-retrying', cutoff - 1),
+        await on.register('expired-removed', cutoff - 1),
+      ];
+      await states.writeStates(
+        [
+          { id: streaming, state: 'streaming', since: T },
+          { id: retrying, state: 'retrying', since: T },
+        ],
+        'host-a:1',
+      );
+      expect(await states.markRemoved(ended, cutoff - 1, 'revoked', T, undefined)).toBe(true);
+
+      const expired = await on.registrations.findExpiredIds(cutoff);
+      expect(expired).toEqual(expect.arrayContaining([unseen, streaming, retrying]));
+      expect(expired).not.toContain(ended);
     });
 
     it('keeps a renewal racing an expiry alive whichever lands first', async () => {

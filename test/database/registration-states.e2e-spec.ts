@@ -3,6 +3,7 @@ import {
   RegistrationEntity,
   RegistrationRepository,
   RegistrationStateRepository,
+  RegistrationWrite,
   StateWrite,
 } from '@app/database';
 import { hashSecret } from '@app/security';
@@ -28,7 +29,11 @@ describe('registration lifecycle columns (real database)', () => {
     await db?.drop();
   });
 
-  async function register(tag: string, lastUpdate = T): Promise<number> {
+  async function register(
+    tag: string,
+    lastUpdate = T,
+    change: Partial<RegistrationWrite> = {},
+  ): Promise<number> {
     const key = { instanceUrl: INSTANCE_URL, appId: 'app', tag };
     await registrations.upsert({
       ...key,
@@ -37,6 +42,7 @@ describe('registration lifecycle columns (real database)', () => {
       callbackUrl: `https://cb.example/${tag}`,
       endpoint: null,
       lastUpdate,
+      ...change,
     });
     return (await registrations.findByKey(key))!.id;
   }
@@ -142,5 +148,59 @@ describe('registration lifecycle columns (real database)', () => {
     expect(await states.deleteRemovedBefore(T + 51)).toBe(1);
     expect(await statusOf('stale')).toBeUndefined();
     expect(await statusOf('renewed')).toBeDefined();
+  });
+
+  it('keeps the stored endpoint in use when a write does not name one', async () => {
+    const id = await register('endpoint-kept');
+    await states.writeStates(
+      [{ id, state: 'streaming', endpointInUse: 'user:notification' }],
+      'h:1',
+    );
+    await states.writeStates([{ id, state: 'retrying', lastError: 'closed' }], 'h:1');
+    expect(await statusOf('endpoint-kept')).toMatchObject({
+      state: 'retrying',
+      endpointInUse: 'user:notification',
+      lastError: 'closed',
+    });
+  });
+
+  it('cuts the last error of a removal to the column', async () => {
+    const id = await register('removed-long-error');
+    expect(await states.markRemoved(id, T, 'revoked', T + 1, `denied ${'é'.repeat(600)}`)).toBe(
+      true,
+    );
+    expect((await statusOf('removed-long-error'))?.lastError).toBe(
+      `denied ${'é'.repeat(600)}`.slice(0, 500),
+    );
+  });
+
+  it('returns the expired ids in ascending order across batches, leaving out ids without a row', async () => {
+    const first = await register('order-first', T - 10);
+    const second = await register('order-second', T - 10);
+    // 500 ids a batch: the second is marked in the first batch, the first in the next one
+    const gone = Array.from({ length: 499 }, (_, i) => 5_000_000 + i);
+    expect(await states.markExpired([second, ...gone, first], T, T + 70)).toEqual([first, second]);
+    expect(await states.markExpired([], T, T + 80)).toEqual([]);
+  });
+
+  it('reads the whole status of a registration by its key, none for an unknown key', async () => {
+    const id = await register('status-whole', T + 3, {
+      endpoint: 'direct',
+      appSecretHash: hashSecret('status-secret'),
+    });
+    expect(await statusOf('status-whole')).toEqual({
+      id,
+      lastUpdate: T + 3,
+      endpoint: 'direct',
+      appSecretHash: hashSecret('status-secret'),
+      state: null,
+      stateSince: null,
+      lastError: null,
+      lastRelayedAt: null,
+      heldBy: null,
+      endpointInUse: null,
+      removalReason: null,
+    });
+    expect(await statusOf('status-unknown')).toBeUndefined();
   });
 });
