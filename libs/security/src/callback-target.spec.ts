@@ -1,4 +1,9 @@
-import { checkCallbackTarget, parseCallbackPrefix } from './callback-target';
+import {
+  checkCallbackTarget,
+  matchingPrefix,
+  parseCallbackPrefix,
+  parseCallbackUrl,
+} from './callback-target';
 
 const PREFIX = 'http://127.0.0.1:5341/cb/';
 const noResolver = (): Promise<string[]> => Promise.reject(new Error('must not resolve'));
@@ -70,5 +75,63 @@ describe('parseCallbackPrefix', () => {
     ['an encoded slash', 'https://push.example.com/a%2Fb/'],
   ])('refuses %s', (_, text) => {
     expect(parseCallbackPrefix(text).ok).toBe(false);
+  });
+
+  it.each([
+    ['push.example.com/cb', 'is not a valid URL'],
+    ['ftp://push.example.com/', 'must be an http:// or https:// URL'],
+    ['https://:pw@push.example.com/', 'must not contain credentials'],
+    ['https://push.example.com/cb?x=1', 'must not contain a query or a fragment'],
+    // an empty query or fragment, which URL drops
+    ['https://push.example.com/cb?', 'must not contain a query or a fragment'],
+    ['https://push.example.com/cb#', 'must not contain a query or a fragment'],
+    ['https://push.example.com/a%5Cb/', 'must not contain dot segments or encoded slashes'],
+  ])('says why it refuses %s', (text, reason) => {
+    expect(parseCallbackPrefix(text)).toEqual({ ok: false, reason });
+  });
+
+  it('reads a prefix without its trailing slash as that folder, not as the host', async () => {
+    const prefix = 'http://127.0.0.1:5341/cb';
+    await expect(
+      checkCallbackTarget('http://127.0.0.1:5341/cb/x', prefix, noResolver),
+    ).resolves.toMatchObject({ ok: true });
+    await expect(
+      checkCallbackTarget('http://127.0.0.1:5341/other', prefix, noResolver),
+    ).resolves.toMatchObject({ ok: false });
+  });
+});
+
+describe('parseCallbackUrl', () => {
+  it.each([
+    ['not a URL', 'is not a valid URL'],
+    ['ftp://127.0.0.1:5341/cb/x', 'must be an http:// or https:// URL'],
+    ['http://user@127.0.0.1:5341/cb/x', 'must not contain credentials'],
+    ['http://:pw@127.0.0.1:5341/cb/x', 'must not contain credentials'],
+    ['http://127.0.0.1:5341/cb/x#', 'must not contain a fragment (#)'],
+    [
+      'http://127.0.0.1:5341/cb/a%2Fb',
+      'must not contain encoded slashes, backslashes or dot segments',
+    ],
+  ])('refuses %s, saying why', (text, reason) => {
+    expect(parseCallbackUrl(text)).toEqual({ ok: false, reason });
+  });
+
+  it('says which rule a callback outside every prefix breaks', async () => {
+    await expect(
+      checkCallbackTarget('http://127.0.0.1:5341/other', PREFIX, noResolver),
+    ).resolves.toEqual({
+      ok: false,
+      reason: 'does not start with a callbackUrlPrefix configured for this app',
+    });
+  });
+});
+
+describe('matchingPrefix', () => {
+  it('names the prefix a URL lies under, and none without prefixes', () => {
+    const url = new URL('http://127.0.0.1:5341/cb/x');
+    expect(matchingPrefix(url, ['https://other.example/', PREFIX])).toBe(PREFIX);
+    expect(matchingPrefix(url, PREFIX)).toBe(PREFIX);
+    expect(matchingPrefix(url, undefined)).toBeUndefined();
+    expect(matchingPrefix(url, [])).toBeUndefined();
   });
 });

@@ -14,6 +14,12 @@ describe('TokenCipher', () => {
     expect(() => new TokenCipher(randomBytes(32)).open(sealed)).toThrow();
   });
 
+  it('tells a sealed value from a plain token', () => {
+    expect(TokenCipher.isSealed(new TokenCipher(KEY).seal('tok'))).toBe(true);
+    expect(TokenCipher.isSealed('tok-enc:v1:')).toBe(false);
+    expect(TokenCipher.isSealed('tok')).toBe(false);
+  });
+
   it('seals the same token differently each time (a fresh IV)', () => {
     const cipher = new TokenCipher(KEY);
     const first = cipher.seal('same-token');
