@@ -123,6 +123,15 @@ describe('CursorBook', () => {
     expect(book.cursorOf(1)).toBe(ids[2_999]);
   });
 
+  it('keeps where the first gap starts when a retried catch-up fails again', () => {
+    book.adopt(1, 'notifications', '100');
+    book.hold(1);
+    // relayed live while the retry waits
+    book.dispatched(1, '103');
+    book.hold(1);
+    expect(book.catchUpFrom(1)).toBe('100');
+  });
+
   it('stores nothing when re-adopted with the cursor the row already has', () => {
     book.dispatched(1, '101');
     book.settled(1, '101');

@@ -9,9 +9,8 @@ function parsed(payload: unknown): Record<string, unknown> | null | undefined {
   if (typeof payload === 'string') {
     try {
       value = JSON.parse(payload);
-      // Stryker disable next-line BlockStatement: text that is no JSON stays a string, which is turned away below too
     } catch {
-      return undefined;
+      // text that is no JSON stays a string, which is no object either
     }
   }
   return typeof value === 'object' && !Array.isArray(value)
