@@ -1,6 +1,6 @@
 import { LoggerService } from '@nestjs/common';
 import { Test, TestingModule } from '@nestjs/testing';
-import { CallbackDispatcher, CallbackModule, RelayEvent } from '@app/callback';
+import { CallbackDispatcher, CallbackModule, RelayEvent, relayTargetOf } from '@app/callback';
 import { ConfigModule, parseSettings } from '@app/config';
 import { DatabaseModule, PendingDeliveryRepository, RegistrationRepository } from '@app/database';
 import { MetricsModule, MetricsService } from '@app/observability';
@@ -132,11 +132,7 @@ export function notificationEvent(
   seq: number,
 ): RelayEvent {
   return {
-    registrationId: registration.id,
-    instanceUrl: registration.instanceUrl,
-    tag: registration.tag,
-    appId: registration.appId,
-    callbackUrl: registration.callbackUrl,
+    ...relayTargetOf(registration),
     event: 'notification',
     payload: JSON.stringify({ id: String(seq), type: 'mention', seq }),
     receivedAt: Date.now(),

@@ -1,5 +1,5 @@
 import type { Counter } from 'prom-client';
-import { CallbackDispatcher, RelayEvent } from '@app/callback';
+import { CallbackDispatcher, RelayEvent, relayTargetOf } from '@app/callback';
 import { Settings } from '@app/config';
 import { Registration } from '@app/database';
 import { MastodonRestClient, MastodonRestError, Page, PageRequest } from '@app/mastodon';
@@ -40,11 +40,7 @@ function item(id: string, createdAt = Date.now()) {
 
 function live(id: string): RelayEvent {
   return {
-    registrationId: registration.id,
-    instanceUrl: registration.instanceUrl,
-    tag: registration.tag,
-    appId: registration.appId,
-    callbackUrl: registration.callbackUrl,
+    ...relayTargetOf(registration),
     event: 'notification',
     payload: `{"id":"${id}","live":true}`,
     objectId: id,
