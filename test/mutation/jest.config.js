@@ -22,4 +22,6 @@ module.exports = {
   rootDir: path.resolve(__dirname, '../..'),
   testTimeout: base.testTimeout,
   testMatch: tests.map((glob) => `<rootDir>/${glob}`),
+  // each mutant's run loads only the files that hold the tests covering it, and stops at the first that fails
+  runner: require.resolve('./covering-files-runner.js'),
 };
